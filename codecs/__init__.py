@@ -1,0 +1,1 @@
+"""dvo codecs: tile-compressed binary FITS tables."""
