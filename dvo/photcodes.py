@@ -153,8 +153,14 @@ def default_photcodes(filters: tuple[str, ...] | list[str] = SEC_NAMES) -> Photc
         for x, y in gpc1.CHIPS:
             code = gpc1.chip_code(fname, x, y)
             dep.append(
-                (code, f"GPC1.{fname}.XY{x}{y}", PhotType.DEP, facts.zero_point, facts.k,
-                 facts.sec_code)
+                (
+                    code,
+                    f"GPC1.{fname}.XY{x}{y}",
+                    PhotType.DEP,
+                    facts.zero_point,
+                    facts.k,
+                    facts.sec_code,
+                )
             )
     ref = [(REF_BASE + c, f"REF.{f}", PhotType.REF, 0.0, 0.0, c) for c, f, *_ in sec]
     ref.append((GAIA_CODE, "GAIA", PhotType.REF, 0.0, 0.0, 0))

@@ -46,7 +46,9 @@ def _lockfile(catdir: Path, name: str) -> int:
 
 
 @contextmanager
-def _flock(catdir: Path, name: str, mode: int, *, timeout: float | None, what: str) -> Iterator[None]:
+def _flock(
+    catdir: Path, name: str, mode: int, *, timeout: float | None, what: str
+) -> Iterator[None]:
     fd = _lockfile(catdir, name)
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -67,7 +69,13 @@ def _flock(catdir: Path, name: str, mode: int, *, timeout: float | None, what: s
 def writer_lock(catdir: str | Path, *, timeout: float | None = None) -> Iterator[None]:
     """Hold the single-writer lock; ``timeout=0`` fails at once if another writer runs."""
     catdir = Path(catdir)
-    with _flock(catdir, "writer.lock", fcntl.LOCK_EX, timeout=timeout, what="database is locked by another writer"):
+    with _flock(
+        catdir,
+        "writer.lock",
+        fcntl.LOCK_EX,
+        timeout=timeout,
+        what="database is locked by another writer",
+    ):
         recover(catdir)
         yield
 

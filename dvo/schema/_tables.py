@@ -260,9 +260,7 @@ _LENS_TERMS = [
     for k in ("SM_OBJ", "SH_OBJ", "SM_PSF", "SH_PSF")
     for p in ("X11", "X12", "X22", "E1", "E2")
 ]
-_AP_TERMS = [
-    f"FLUX_{q}AP_{r}" for r in ("R5", "R6", "R7") for q in ("", "ERR_", "STD_", "FIL_")
-]
+_AP_TERMS = [f"FLUX_{q}AP_{r}" for r in ("R5", "R6", "R7") for q in ("", "ERR_", "STD_", "FIL_")]
 
 LENSING = Schema(
     "DVO_LENSING_PS1_V6",
