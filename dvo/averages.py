@@ -1,0 +1,163 @@
+"""Keep a partition's Average and SecFilt rows equal to what its measurements say.
+
+:func:`recompute` is the one definition of an object's averages; addstar runs it after every
+file, relphot after writing new zero points, and ``dvo verify`` compares stored values with it.
+
+Rules (documented for users):
+
+- Positions: inverse-variance weighted mean of the detector (DEP) measurements; an object with
+  none uses its reference (REF) measurements. Per-measurement error is the centroid error
+  (``X/Y_CCD_ERR * PLTSCALE``) added in quadrature to the photcode's systematic error.
+- Magnitudes, per average filter: weighted mean of calibrated magnitudes
+  (:func:`dvo.photometry.calibrated_mag`) of DEP measurements mapped to that filter, else of
+  REF ones; weights ``1/max(err, 1 mmag)^2``. Also error of the mean, stdev, reduced chi-square,
+  min/max, NCODE (all measurements in the filter) and NUSED.
+- Measurements flagged SKIP_ASTROM / SKIP_PHOTOM in DB_FLAGS are left out of the respective mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dvo._average_kernels import mean_mags, mean_positions
+from dvo.flags import MeasFlags
+from dvo.partition import Partition
+from dvo.photcodes import Photcodes, PhotType
+from dvo.photometry import calibrated_mag
+from dvo.schema import SECFILT
+
+__all__ = ["recompute", "attach", "index_ranges"]
+
+MAG_FLOOR = 0.001  # mag
+DEFAULT_POS_ERR = 0.1  # arcsec, for measurements without a centroid error
+
+
+def index_ranges(averef: np.ndarray, nobj: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, count) of each object's rows in a table sorted by AVE_REF."""
+    cnt = np.bincount(averef.astype(np.int64), minlength=nobj)[:nobj]
+    off = np.zeros(nobj, np.int64)
+    np.cumsum(cnt[:-1], out=off[1:])
+    return off, cnt
+
+
+def attach(
+    part: Partition,
+    new_average: np.ndarray,
+    new_measure: np.ndarray,
+    new_lensing: np.ndarray,
+    photcodes: Photcodes,
+) -> Partition:
+    """A new Partition with objects and measurements appended, sorted, and averages recomputed.
+
+    Measure rows are ordered by (AVE_REF, arrival), which is (AVE_REF, IMAGE_ID) because image
+    ids grow with each file: the same order whatever batches the data came in.
+    """
+    nsec = part.nsecfilt
+    average = np.concatenate([part.average, new_average])
+    secfilt = np.concatenate([part.secfilt, SECFILT.empty(len(new_average) * nsec)])
+    measure = np.concatenate([part.measure, new_measure])
+    measure = measure[np.argsort(measure["AVE_REF"], kind="stable")]
+    lensing = np.concatenate([part.lensing, new_lensing])
+    lensing = lensing[np.argsort(lensing["AVE_REF"], kind="stable")]
+    out = dataclasses.replace(
+        part,
+        average=average,
+        secfilt=secfilt,
+        measure=measure,
+        lensing=lensing,
+        next_objid=part.next_objid + len(new_average),
+    )
+    return recompute(out, photcodes)
+
+
+def recompute(part: Partition, photcodes: Photcodes) -> Partition:
+    """A copy of ``part`` whose Average/SecFilt derived columns are recomputed."""
+    nobj, nsec = len(part.average), part.nsecfilt
+    average, secfilt = part.average.copy(), part.secfilt.copy()
+    m = part.measure
+    off, cnt = index_ranges(m["AVE_REF"], nobj)
+    average["OFF_MEASURE"], average["NMEASURE"] = off, cnt
+    loff, lcnt = index_ranges(part.lensing["AVE_REF"], nobj)
+    average["OFF_LENSING"], average["NLENSING"] = loff, lcnt
+    if len(m):
+        _positions(average, m, off, cnt, photcodes)
+        _magnitudes(secfilt, m, off, cnt, nsec, photcodes)
+    return dataclasses.replace(part, average=average, secfilt=secfilt)
+
+
+def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
+    """Use DEP measurements where a group (key) has any usable, else the usable REF ones."""
+    has_dep = np.bincount(key[is_dep & usable], minlength=size) > 0
+    return usable & (is_dep | ~has_dep[key])
+
+
+def _positions(average, m, off, cnt, photcodes: Photcodes) -> None:
+    codes = m["PHOTCODE"]
+    is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
+    sys_err = photcodes.column("ASTROM_ERR_SYS", codes).astype(np.float64)
+    cerr = 0.005 * (m["X_CCD_ERR"].astype(np.float64) + m["Y_CCD_ERR"]) * m["PLTSCALE"]
+    sigma = np.hypot(np.nan_to_num(cerr), sys_err)
+    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
+    usable = (m["DB_FLAGS"] & MeasFlags.SKIP_ASTROM) == 0
+    averef = m["AVE_REF"].astype(np.int64)
+    use = _dep_or_ref(averef, is_dep, usable, len(average))
+    n = len(average)
+    ra, dec = average["RA"].copy(), average["DEC"].copy()
+    err, chi, npos = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
+    mean_positions(off, cnt, m["RA"], m["DEC"], sigma, use, ra, dec, err, chi, npos)
+    average["RA"], average["DEC"] = ra, dec
+    average["RA_ERR"] = average["DEC_ERR"] = err
+    average["CHISQ_POS"], average["NUMBER_POS"] = chi, npos
+    t = m["TIME"].astype(np.float64)
+    w = use.astype(np.float64)
+    nuse = np.bincount(averef, weights=w, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t = np.bincount(averef, weights=w * t, minlength=n) / nuse
+    tmin = np.full(n, np.inf)
+    tmax = np.full(n, -np.inf)
+    np.minimum.at(tmin, averef[use], t[use])
+    np.maximum.at(tmax, averef[use], t[use])
+    ok = nuse > 0
+    average["MEAN_EPOCH"] = np.where(ok, np.round(np.nan_to_num(mean_t)), 0).astype(np.int32)
+    average["TIME_RANGE"] = np.where(ok, tmax - tmin, 0).astype(np.int32)
+
+
+def _magnitudes(secfilt, m, off, cnt, nsec: int, photcodes: Photcodes) -> None:
+    codes = m["PHOTCODE"]
+    slot = photcodes.sec_slot(codes).astype(np.int64)
+    is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
+    c_lam = photcodes.column("C_LAM", codes)
+    k = photcodes.column("K", codes)
+    nobj = len(off)
+    averef = m["AVE_REF"].astype(np.int64)
+    key = np.where(slot >= 0, averef * nsec + slot, 0)
+    usable = (slot >= 0) & ((m["DB_FLAGS"] & MeasFlags.SKIP_PHOTOM) == 0)
+    use = _dep_or_ref(key, is_dep, usable, nobj * nsec)
+    ncode = np.bincount(key[slot >= 0], minlength=nobj * nsec)
+    sf = secfilt.reshape(nobj, nsec) if nobj else secfilt.reshape(0, nsec)
+    sf["NCODE"] = ncode.reshape(nobj, nsec)
+    kinds = (
+        ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED", "MAG", "MAG_ERR", "MCAL_PSF"),
+        ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP", "M_APER", "M_APER_ERR", "MCAL_APER"),
+        (
+            "MAG_KRON",
+            "MAG_KRON_ERR",
+            "MAG_KRON_STDEV",
+            "NUSED_KRON",
+            "M_KRON",
+            "M_KRON_ERR",
+            "MCAL_APER",
+        ),
+    )
+    for mean_col, err_col, std_col, n_col, src, src_err, mcal in kinds:
+        cal = calibrated_mag(m[src], c_lam, k, m["AIRMASS"], m[mcal], m["M_FLAT"])
+        err = m[src_err].astype(np.float64)
+        out = [np.full((nobj, nsec), np.nan) for _ in range(6)]
+        nused = np.zeros((nobj, nsec), np.int64)
+        mean_mags(off, cnt, slot, cal, err, use, nsec, MAG_FLOOR, *out, nused)
+        mean, merr, std, mmin, mmax, chi = out
+        sf[mean_col], sf[err_col], sf[std_col], sf[n_col] = mean, merr, std, nused
+        if mean_col == "MAG":
+            sf["MAG_MIN"], sf["MAG_MAX"], sf["MAG_CHI"] = mmin, mmax, chi
