@@ -1,0 +1,217 @@
+"""Numba kernels: Rice (cfitsio ``fits_rcomp``/``fits_rdecomp``) coding and byte shuffling.
+
+Kernels work on flat arrays and return status codes instead of raising; the Python layer
+turns a negative status into a :class:`~dvo.errors.CodecError` naming file/HDU/column/tile.
+Rice kernels take the *unsigned* view of the stored integers (uint8/uint16/uint32): all
+differences are taken modulo 2**(8*bytepix), exactly as cfitsio's C integer arithmetic does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+RICE_BLOCK = 32
+RICE_OK = 0
+RICE_SHORT = -1  # stream ended before all values were decoded
+RICE_BAD_CODE = -2  # an fs code outside the valid range
+RICE_OVERFLOW = -3  # a decoded difference larger than the integer width
+
+# number of leading zero bits of each byte value (8 for 0)
+_LEADING_ZEROS = np.array([8 - int(v).bit_length() for v in range(256)], dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def rice_params(bytepix):
+    """Return (fsbits, fsmax, bbits) for 1, 2 or 4 bytes per value."""
+    if bytepix == 1:
+        return 3, 6, 8
+    if bytepix == 2:
+        return 4, 14, 16
+    return 5, 25, 32
+
+
+@njit(cache=True, nogil=True)
+def _put(out, o, acc, nacc, value, nbits):
+    """Append the low ``nbits`` (<= 32) bits of ``value`` MSB-first; return new state."""
+    acc = (acc << np.uint64(nbits)) | np.uint64(value & ((1 << nbits) - 1))
+    nacc += nbits
+    while nacc >= 8:
+        nacc -= 8
+        out[o] = np.uint8((acc >> np.uint64(nacc)) & np.uint64(0xFF))
+        o += 1
+    acc &= np.uint64((1 << nacc) - 1)
+    return o, acc, nacc
+
+
+@njit(cache=True, nogil=True)
+def _zigzag_block(a, start, stop, last, mask, half, diff):
+    """Map differences of a[start:stop] to non-negative ints in ``diff``; return their sum."""
+    total = 0.0
+    for j in range(stop - start):
+        v = np.int64(a[start + j])
+        d = (v - last) & mask
+        if d >= half:
+            d -= mask + 1
+        diff[j] = 2 * d if d >= 0 else -2 * d - 1
+        total += diff[j]
+        last = v
+    return total
+
+
+@njit(cache=True, nogil=True)
+def rice_encode(a, bytepix):
+    """Rice-code the unsigned integer array ``a`` (block size 32) as cfitsio does.
+
+    Returns the compressed bytes as a uint8 array.
+    """
+    nx = a.size
+    fsbits, fsmax, bbits = rice_params(bytepix)
+    mask = (1 << bbits) - 1
+    half = 1 << (bbits - 1)
+    nblocks = (nx + RICE_BLOCK - 1) // RICE_BLOCK
+    out = np.zeros(16 + bytepix + (nx * (bbits + 8) + nblocks * fsbits) // 8, dtype=np.uint8)
+    o, acc, nacc = 0, np.uint64(0), 0
+    if nx == 0:
+        return out[:0]
+    last = np.int64(a[0])
+    o, acc, nacc = _put(out, o, acc, nacc, last & mask, bbits)
+    diff = np.zeros(RICE_BLOCK, dtype=np.int64)
+    for start in range(0, nx, RICE_BLOCK):
+        stop = min(start + RICE_BLOCK, nx)
+        nb = stop - start
+        total = _zigzag_block(a, start, stop, last, mask, half, diff)
+        last = np.int64(a[stop - 1])
+        dpsum = max((total - (nb // 2) - 1) / nb, 0.0)
+        psum = np.int64(dpsum) >> 1
+        fs = 0
+        while psum > 0:
+            fs += 1
+            psum >>= 1
+        if fs >= fsmax:
+            o, acc, nacc = _put(out, o, acc, nacc, fsmax + 1, fsbits)
+            for j in range(nb):
+                o, acc, nacc = _put(out, o, acc, nacc, diff[j], bbits)
+        elif fs == 0 and total == 0:
+            o, acc, nacc = _put(out, o, acc, nacc, 0, fsbits)
+        else:
+            o, acc, nacc = _put(out, o, acc, nacc, fs + 1, fsbits)
+            for j in range(nb):
+                top = diff[j] >> fs
+                while top > 31:
+                    o, acc, nacc = _put(out, o, acc, nacc, 0, 31)
+                    top -= 31
+                o, acc, nacc = _put(out, o, acc, nacc, 1, top + 1)
+                if fs > 0:
+                    o, acc, nacc = _put(out, o, acc, nacc, diff[j], fs)
+    if nacc > 0:
+        o, acc, nacc = _put(out, o, acc, nacc, 0, 8 - nacc)
+    return out[:o]
+
+
+@njit(cache=True, nogil=True)
+def _getbits(c, pos, nbits):
+    """The ``nbits`` (<= 32) bits of ``c`` starting at bit ``pos`` (caller checks bounds)."""
+    byte = pos >> 3
+    nbytes = ((pos & 7) + nbits + 7) >> 3
+    v = np.int64(0)
+    for k in range(nbytes):
+        v = (v << 8) | np.int64(c[byte + k])
+    v >>= nbytes * 8 - (pos & 7) - nbits
+    return v & ((np.int64(1) << nbits) - 1)
+
+
+@njit(cache=True, nogil=True)
+def _count_zeros(c, pos, total_bits):
+    """Count zero bits from ``pos`` up to the next one bit; return (nzero, pos after the 1)."""
+    nzero = 0
+    while pos < total_bits:
+        byte = pos >> 3
+        off = pos & 7
+        b = np.int64(c[byte]) & (0xFF >> off)
+        if b == 0:
+            nzero += 8 - off
+            pos = (byte + 1) << 3
+        else:
+            lz = _LEADING_ZEROS[b]
+            nzero += lz - off
+            return nzero, (byte << 3) + lz + 1
+    return -1, pos
+
+
+@njit(cache=True, nogil=True)
+def rice_decode(c, out, bytepix):
+    """Decode a cfitsio Rice stream into the unsigned array ``out`` (its size = nvals).
+
+    Returns RICE_OK, or a negative status for a short or corrupt stream.
+    """
+    nx = out.size
+    fsbits, fsmax, bbits = rice_params(bytepix)
+    mask = (np.int64(1) << bbits) - 1
+    total_bits = c.size * 8
+    if nx == 0:
+        return RICE_OK
+    if c.size < bytepix:
+        return RICE_SHORT
+    last = _getbits(c, 0, bbits)
+    pos = bbits
+    i = 0
+    while i < nx:
+        if pos + fsbits > total_bits:
+            return RICE_SHORT
+        fs = _getbits(c, pos, fsbits) - 1
+        pos += fsbits
+        imax = min(i + RICE_BLOCK, nx)
+        if fs > fsmax:
+            return RICE_BAD_CODE
+        for k in range(i, imax):
+            if fs < 0:
+                diff = np.int64(0)
+            elif fs == fsmax:
+                if pos + bbits > total_bits:
+                    return RICE_SHORT
+                diff = _getbits(c, pos, bbits)
+                pos += bbits
+            else:
+                nzero, pos = _count_zeros(c, pos, total_bits)
+                if nzero < 0 or pos + fs > total_bits:
+                    return RICE_SHORT
+                if nzero > (mask >> fs):
+                    return RICE_OVERFLOW
+                diff = (np.int64(nzero) << fs) | _getbits(c, pos, fs)
+                pos += fs
+            d = diff >> 1 if (diff & 1) == 0 else ~(diff >> 1)
+            last = (last + d) & mask
+            out[k] = last
+        i = imax
+    return RICE_OK
+
+
+@njit(cache=True, nogil=True)
+def shuffle(src, width, swap):
+    """Byte-shuffle ``src`` (N elements of ``width`` bytes) into ``width`` planes.
+
+    Plane k holds byte k (most significant first) of every element. ``swap`` says the input
+    is little-endian (native) and must be read in reverse byte order.
+    """
+    n = src.size // width
+    out = np.empty(src.size, dtype=np.uint8)
+    for k in range(width):
+        kk = width - 1 - k if swap else k
+        base = k * n
+        for i in range(n):
+            out[base + i] = src[i * width + kk]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def unshuffle(src, width, swap):
+    """Inverse of :func:`shuffle`; with ``swap`` the output elements are little-endian."""
+    n = src.size // width
+    out = np.empty(src.size, dtype=np.uint8)
+    for k in range(width):
+        kk = width - 1 - k if swap else k
+        base = k * n
+        for i in range(n):
+            out[i * width + kk] = src[base + i]
+    return out

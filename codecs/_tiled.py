@@ -1,0 +1,206 @@
+"""The tile loop of ZTABLE compression: column tiles <-> heap blocks and descriptors.
+
+Heap order is cfitsio's: tile by tile, and within a tile column by column. Descriptors are
+``1QB`` (two big-endian int64: compressed length, offset from the heap start). Readers use
+the descriptors only, so any heap order (and ``1PB`` descriptors) is accepted.
+"""
+
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from dvo.errors import CodecError
+
+from . import settings
+from ._codecs import ALGORITHMS, DecodeError, Gzip1
+from ._columns import Column, ColumnFormatError, parse_tform, storage_to_user
+from ._fitsfile import HDU, pread_exact
+from ._plain import output_dtype, vla_values
+from ._schema import Layout
+
+
+def _pool_map(func, items: list) -> list:
+    """``map`` over threads (zlib, zstd and the numba kernels release the GIL)."""
+    if settings.THREADS <= 1 or len(items) < 4:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(settings.THREADS) as pool:
+        return list(pool.map(func, items))
+
+
+def encode_tiles(storage: list[np.ndarray], algorithms: list[str],
+                 tile_rows: int) -> tuple[np.ndarray, list[bytes]]:
+    """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks)."""
+    nrows = len(storage[0]) if storage else 0
+    ntiles = -(-nrows // tile_rows)
+    codecs = [ALGORITHMS[a]() for a in algorithms]
+
+    def one_tile(t: int) -> list[bytes]:
+        sl = slice(t * tile_rows, min((t + 1) * tile_rows, nrows))
+        return [c.encode(arr[sl].reshape(-1)) for c, arr in zip(codecs, storage, strict=True)]
+
+    tiles = _pool_map(one_tile, list(range(ntiles)))
+    blocks = [b for tile in tiles for b in tile]
+    lengths = np.array([len(b) for b in blocks], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(blocks) else lengths
+    desc = np.stack([lengths, offsets], axis=-1).reshape(ntiles, len(storage), 2)
+    return desc, blocks
+
+
+def descriptor_bytes(desc: np.ndarray) -> bytes:
+    """The 1QB descriptor table (one row per tile) as big-endian bytes."""
+    return desc.astype(">i8").tobytes()
+
+
+def read_descriptors(fd: int, hdu: HDU, layout: Layout, ctx: dict) -> np.ndarray:
+    """The (ntiles, ncols, 2) int64 descriptors of a ZTABLE HDU, validated."""
+    header = hdu.header
+    ntiles, naxis1 = header.get("NAXIS2"), header.get("NAXIS1")
+    if ntiles != -(-layout.nrows // layout.tile_rows):
+        raise CodecError(f"NAXIS2={ntiles} does not match ZNAXIS2/ZTILELEN", **ctx)
+    kinds = []
+    for i, col in enumerate(layout.columns, 1):
+        try:
+            d = parse_tform(col.name, str(header.get(f"TFORM{i}", "")))
+        except ColumnFormatError as exc:
+            raise CodecError(f"bad compressed TFORM: {exc}", **ctx, column=col.name) from exc
+        if not d.is_vla or d.vla_code != "B":
+            raise CodecError("compressed column is not a 1QB/1PB byte array", **ctx,
+                             column=col.name)
+        kinds.append(d)
+    if naxis1 != sum(k.nbytes for k in kinds):
+        raise CodecError(f"NAXIS1={naxis1} does not match the 1QB/1PB columns", **ctx)
+    raw = pread_exact(fd, naxis1 * ntiles, hdu.data_start, ctx)
+    rec = np.frombuffer(raw, dtype=_desc_dtype(kinds, naxis1))
+    desc = np.empty((ntiles, len(kinds), 2), dtype=np.int64)
+    for i in range(len(kinds)):
+        desc[:, i, :] = rec[f"f{i}"]
+    return desc
+
+
+def _desc_dtype(kinds: list[Column], naxis1: int) -> np.dtype:
+    formats = [(">i8" if k.code == "Q" else ">i4", (2,)) for k in kinds]
+    offsets = np.cumsum([0] + [k.nbytes for k in kinds])[:-1].tolist()
+    return np.dtype({"names": [f"f{i}" for i in range(len(kinds))], "formats": formats,
+                     "offsets": offsets, "itemsize": naxis1})
+
+
+def heap_bounds(hdu: HDU, layout_ntiles_bytes: int, ctx: dict) -> tuple[int, int]:
+    """(absolute heap start, absolute end of the data unit)."""
+    theap = hdu.header.get("THEAP", layout_ntiles_bytes)
+    if not isinstance(theap, int) or theap < layout_ntiles_bytes or theap > hdu.data_size:
+        raise CodecError(f"THEAP={theap!r} is outside the data unit", **ctx)
+    return hdu.data_start + theap, hdu.data_start + hdu.data_size
+
+
+def read_tiles(fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: int,
+               stop: int, ctx: dict) -> np.ndarray:
+    """Rows [start, stop) of the selected columns, decompressing only the tiles needed."""
+    out = np.empty(stop - start, dtype=output_dtype(columns))
+    if stop <= start or not columns:
+        return out
+    desc = read_descriptors(fd, hdu, layout, ctx)
+    heap_start, data_end = heap_bounds(hdu, hdu.header["NAXIS1"] * len(desc), ctx)
+    L = layout.tile_rows
+    tiles = range(start // L, (stop - 1) // L + 1)
+    cols = [(layout.columns.index(c), c) for c in columns]
+    jobs = [(t, i, c) for t in tiles for i, c in cols]
+    fetch = _Fetcher(fd, desc, [(t, i) for t, i, _ in jobs], heap_start, data_end, ctx, layout)
+
+    def decode(job: tuple) -> np.ndarray:
+        t, i, col = job
+        nr = min(L, layout.nrows - t * L)
+        cctx = dict(ctx, column=col.name, tile=t)
+        return decode_cell(fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch)
+
+    for (t, _, col), values in zip(jobs, _pool_map(decode, jobs), strict=True):
+        a, b = max(start, t * L), min(stop, (t + 1) * L)
+        out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
+    return out
+
+
+class _Fetcher:
+    """Reads heap blocks: one read of the whole span when the blocks are dense, else each."""
+
+    def __init__(self, fd, desc, cells, heap_start, data_end, ctx, layout) -> None:
+        self.fd, self.desc, self.heap_start, self.ctx = fd, desc, heap_start, ctx
+        self.data_end, self.layout, self.span, self.base = data_end, layout, None, 0
+        for t, i in cells:
+            self._check(t, i, desc[t, i, 0], desc[t, i, 1])
+        if cells:
+            lens = np.array([desc[t, i, 0] for t, i in cells])
+            offs = np.array([desc[t, i, 1] for t, i in cells])
+            lo, hi = int(offs.min()), int((offs + lens).max())
+            if lens.sum() * 2 >= hi - lo:
+                self.span = pread_exact(fd, hi - lo, heap_start + lo, ctx)
+                self.base = lo
+
+    def _check(self, t: int, i: int, length: int, offset: int) -> None:
+        if length < 0 or offset < 0 or self.heap_start + offset + length > self.data_end:
+            name = self.layout.columns[i].name
+            raise CodecError(f"descriptor (length {length}, offset {offset}) points outside "
+                             "the heap", **self.ctx, column=name, tile=t)
+
+    def __call__(self, t: int, i: int) -> bytes:
+        length, offset = int(self.desc[t, i, 0]), int(self.desc[t, i, 1])
+        return self.at(offset, length)
+
+    def at(self, offset: int, length: int) -> bytes:
+        """Heap bytes [offset, offset + length) (offset from the heap start)."""
+        span = self.span
+        if span is not None and self.base <= offset and offset + length <= self.base + len(span):
+            return span[offset - self.base : offset - self.base + length]
+        return pread_exact(self.fd, length, self.heap_start + offset, self.ctx)
+
+
+def decode_cell(buf: bytes, algorithm: str, col: Column, nr: int, ctx: dict,
+                fetch: _Fetcher) -> np.ndarray:
+    """Decode one column of one tile into its user form (nr rows)."""
+    codec = ALGORITHMS.get(algorithm)
+    if codec is None:
+        raise CodecError(f"unknown compression algorithm {algorithm!r}", **ctx)
+    if col.is_vla:
+        return _decode_vla_cell(buf, codec, col, nr, ctx, fetch)
+    count = nr * col.count
+    try:
+        values = codec().decode(buf, dtype=col.storage_dtype, count=count)
+    except DecodeError as exc:
+        raise CodecError(str(exc), **ctx) from exc
+    return storage_to_user(col, values.reshape(nr, col.count))
+
+
+def _decode_vla_cell(buf: bytes, codec: type, col: Column, nr: int, ctx: dict,
+                     fetch: _Fetcher) -> np.ndarray:
+    """Variable-length arrays of one tile (fpack's layout, reference section 5)."""
+    dsize = 8 if col.code == "P" else 16
+    try:
+        raw = Gzip1().decode(buf, dtype=np.dtype("u1"), count=nr * (dsize + 16)).tobytes()
+    except DecodeError as exc:
+        raise CodecError(f"VLA descriptor block: {exc}", **ctx) from exc
+    old = np.frombuffer(raw[: nr * dsize], dtype=">i4" if dsize == 8 else ">i8").reshape(nr, 2)
+    new = np.frombuffer(raw[nr * dsize :], dtype=">i8").reshape(nr, 2)
+    elem = Column(col.name, col.vla_code, 1, tzero=col.tzero, tscal=col.tscal)
+    out = np.empty(nr, dtype=object)
+    for r in range(nr):  # each array is compressed on its own: one step per array
+        nelem, clen, off = int(old[r, 0]), int(new[r, 0]), int(new[r, 1])
+        out[r] = _decode_one_vla(elem, codec, nelem, clen, off, ctx, fetch)
+    return out
+
+
+def _decode_one_vla(elem: Column, codec: type, nelem: int, clen: int, off: int, ctx: dict,
+                    fetch: _Fetcher):
+    width = elem.storage_dtype.itemsize
+    count = (nelem + 7) // 8 if elem.code == "X" else nelem
+    if nelem < 0 or clen < 0 or off < 0 or off + clen > fetch.data_end - fetch.heap_start:
+        raise CodecError("VLA descriptor points outside the heap", **ctx)
+    data = fetch.at(off, clen) if clen else b""
+    if clen == count * width:
+        return vla_values(elem, data, nelem)
+    try:
+        values = codec().decode(data, dtype=elem.storage_dtype, count=count)
+    except (DecodeError, zlib.error) as exc:
+        raise CodecError(f"variable-length array: {exc}", **ctx) from exc
+    be = values.astype(elem.storage_dtype.newbyteorder(">")).tobytes()
+    return vla_values(elem, be, nelem)
