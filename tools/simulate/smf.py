@@ -1,0 +1,143 @@
+"""Writing smf files (``shared/reference/smf-format.md``) as raw FITS bytes, fast.
+
+Headers are formatted here card by card (FITS fixed format for logicals and numbers, floats
+as Python's shortest round-trip ``repr``), tables are big-endian numpy records; one exposure
+is assembled in memory and written once through a temporary file and ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CMF_PS1_V5",
+    "CMF_PS1_V3",
+    "LENSING",
+    "COLUMNS",
+    "card",
+    "header_bytes",
+    "table_hdu",
+    "empty_image_hdu",
+    "primary_hdu",
+    "write_atomic",
+]
+
+_F = {"J": ">i4", "E": ">f4", "D": ">f8", "I": ">i2"}
+
+
+def _cols(spec: str) -> list[tuple[str, str]]:
+    return [(w.split(":")[0], w.split(":")[1]) for w in spec.split()]
+
+
+#: CMF_PS1_V5 in FITS order (dvo-facts.md 1l), 232 bytes per row.
+CMF_PS1_V5 = _cols(
+    "IPP_IDET:J X_PSF:E Y_PSF:E X_PSF_SIG:E Y_PSF_SIG:E POSANGLE:E PLTSCALE:E PSF_INST_MAG:E "
+    "PSF_INST_MAG_SIG:E PSF_INST_FLUX:E PSF_INST_FLUX_SIG:E AP_MAG:E AP_MAG_RAW:E AP_MAG_RADIUS:E "
+    "AP_FLUX:E AP_FLUX_SIG:E AP_NPIX:J CAL_PSF_MAG:E CAL_PSF_MAG_SIG:E RA_PSF:D DEC_PSF:D "
+    "PEAK_FLUX_AS_MAG:E SKY:E SKY_SIGMA:E PSF_CHISQ:E CR_NSIGMA:E EXT_NSIGMA:E PSF_MAJOR:E "
+    "PSF_MINOR:E PSF_THETA:E PSF_CORE:E PSF_FWHM_MAJ:E PSF_FWHM_MIN:E PSF_QF:E PSF_QF_PERFECT:E "
+    "PSF_NDOF:J PSF_NPIX:J MOMENTS_XX:E MOMENTS_XY:E MOMENTS_YY:E MOMENTS_M3C:E MOMENTS_M3S:E "
+    "MOMENTS_M4C:E MOMENTS_M4S:E MOMENTS_R1:E MOMENTS_RH:E KRON_FLUX:E KRON_FLUX_ERR:E "
+    "KRON_FLUX_INNER:E KRON_FLUX_OUTER:E SKY_LIMIT_RAD:E SKY_LIMIT_FLUX:E SKY_LIMIT_SLOPE:E "
+    "FLAGS:J FLAGS2:J N_FRAMES:I PADDING:I"
+)
+#: CMF_PS1_V3 (224 bytes): the layout of the generated CMF_PS1_V3 struct (diff columns, no
+#: AP_NPIX, PSF_CORE, FWHM, M3/M4 moments or SKY_LIMIT columns).
+CMF_PS1_V3 = _cols(
+    "IPP_IDET:J X_PSF:E Y_PSF:E X_PSF_SIG:E Y_PSF_SIG:E POSANGLE:E PLTSCALE:E PSF_INST_MAG:E "
+    "PSF_INST_MAG_SIG:E PSF_INST_FLUX:E PSF_INST_FLUX_SIG:E AP_MAG:E AP_MAG_RAW:E AP_MAG_RADIUS:E "
+    "AP_FLUX:E AP_FLUX_SIG:E PEAK_FLUX_AS_MAG:E CAL_PSF_MAG:E CAL_PSF_MAG_SIG:E RA_PSF:D DEC_PSF:D "
+    "SKY:E SKY_SIGMA:E PSF_CHISQ:E CR_NSIGMA:E EXT_NSIGMA:E PSF_MAJOR:E PSF_MINOR:E PSF_THETA:E "
+    "PSF_QF:E PSF_QF_PERFECT:E PSF_NDOF:J PSF_NPIX:J MOMENTS_XX:E MOMENTS_XY:E MOMENTS_YY:E "
+    "MOMENTS_R1:E MOMENTS_RH:E KRON_FLUX:E KRON_FLUX_ERR:E KRON_FLUX_INNER:E KRON_FLUX_OUTER:E "
+    "DIFF_NPOS:J DIFF_FRATIO:E DIFF_NRATIO_BAD:E DIFF_NRATIO_MASK:E DIFF_NRATIO_ALL:E DIFF_R_P:E "
+    "DIFF_SN_P:E DIFF_R_M:E DIFF_SN_M:E FLAGS:J FLAGS2:J N_FRAMES:I PADDING:I"
+)
+_LENS = [
+    f"{q}_{kind}_{src}"
+    for kind, src in (("SM", "OBJ"), ("SH", "OBJ"), ("SM", "PSF"), ("SH", "PSF"))
+    for q in ("X11", "X12", "X22", "E1", "E2")
+]
+_LENS += ["E1_PSF", "E2_PSF"]
+_LENS += [
+    f"{q}_AP_{r}" for r in ("R5", "R6", "R7") for q in ("FLUX", "FLUX_ERR", "FLUX_STD", "FLUX_FIL")
+]
+#: The ``XYnn.lensing`` table: IPP_IDET then the 34 float Lensing columns of dvo-facts 1e.
+LENSING = [("IPP_IDET", "J")] + [(c, "E") for c in _LENS]
+COLUMNS = {"PS1_V5": CMF_PS1_V5, "PS1_V3": CMF_PS1_V3}
+
+
+def dtype_of(columns: list[tuple[str, str]]) -> np.dtype:
+    """Big-endian record dtype of a column list of (name, TFORM letter)."""
+    return np.dtype([(n, _F[t]) for n, t in columns])
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool | np.bool_):
+        return f"{'T' if v else 'F':>20}"
+    if isinstance(v, int | np.integer):
+        return f"{int(v):>20d}"
+    if isinstance(v, float | np.floating):
+        text = repr(float(v)).upper()
+        if "." not in text and "E" not in text:
+            text += ".0"
+        return f"{text:>20}"
+    s = str(v).replace("'", "''")
+    return f"'{s:<8}'"
+
+
+def card(key: str, value: object, comment: str = "") -> str:
+    """One 80-character header card."""
+    text = f"{key:<8}= {_value(value)}"
+    if comment:
+        text += f" / {comment}"
+    return f"{text[:80]:<80}"
+
+
+def header_bytes(cards: list[tuple]) -> bytes:
+    """Header bytes (with END, padded to 2880) of (key, value[, comment]) tuples."""
+    text = "".join(card(*c) for c in cards) + f"{'END':<80}"
+    text += " " * (-len(text) % 2880)
+    return text.encode("ascii")
+
+
+def primary_hdu(cards: list[tuple]) -> bytes:
+    """A primary HDU with no data and the given keywords."""
+    base = [("SIMPLE", True), ("BITPIX", 8), ("NAXIS", 0), ("EXTEND", True)]
+    return header_bytes(base + cards)
+
+
+def empty_image_hdu(extname: str, cards: list[tuple]) -> bytes:
+    """An IMAGE extension with NAXIS = 0 (header only)."""
+    base = [("XTENSION", "IMAGE"), ("BITPIX", 8), ("NAXIS", 0), ("PCOUNT", 0), ("GCOUNT", 1)]
+    return header_bytes(base + cards + [("EXTNAME", extname)])
+
+
+def table_hdu(extname: str, columns: list[tuple[str, str]], rows: np.ndarray, cards=()) -> bytes:
+    """A BINTABLE HDU of big-endian records ``rows`` (dtype of ``columns``)."""
+    head = [
+        ("XTENSION", "BINTABLE"),
+        ("BITPIX", 8),
+        ("NAXIS", 2),
+        ("NAXIS1", rows.dtype.itemsize),
+        ("NAXIS2", len(rows)),
+        ("PCOUNT", 0),
+        ("GCOUNT", 1),
+        ("TFIELDS", len(columns)),
+    ]
+    for k, (name, form) in enumerate(columns, 1):
+        head += [(f"TTYPE{k}", name), (f"TFORM{k}", f"1{form}")]
+    data = rows.tobytes()
+    data += b"\0" * (-len(data) % 2880)
+    return header_bytes(head + list(cards) + [("EXTNAME", extname)]) + data
+
+
+def write_atomic(path: Path, chunks: list[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file and ``os.replace``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.writelines(chunks)
+    os.replace(tmp, path)

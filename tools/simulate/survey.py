@@ -1,0 +1,132 @@
+"""``simulate_survey``: stars, exposures, camera, then one vectorised pass per exposure.
+
+Random streams are keyed by (seed, purpose[, exposure]) so a survey is reproducible and one
+exposure does not depend on how many came before: 1 stars, 2 exposures, 4 camera and images,
+3 per-exposure detections, 5 reference catalogue.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dvo.gpc1 import FILTERS
+
+from .camera import field_radius, random_poly
+from .config import SurveyConfig
+from .exposure import ChipSet, ExposureModel, simulate_exposure
+from .reference import make_reference, write_reference
+from .schedule import make_exposures
+from .stars import StarIndex, make_stars, ref_mjd
+from .truth import DETECTION_DTYPE, IMAGE_DTYPE, Truth
+from .writer import write_smf
+
+__all__ = ["simulate_survey", "smf_path"]
+
+ZPT_ERR = 0.01  # mag, error of the header ZPT_OBS estimate
+
+
+def smf_path(outdir: Path | str, exp_name: str) -> Path:
+    """Path of an exposure's smf file."""
+    return Path(outdir) / f"{exp_name}.smf"
+
+
+def _camera(config: SurveyConfig, n_chips: int, rng: np.random.Generator):
+    """Flat field (grid, smooth) and static distortion per chip."""
+    a, c = config.flat_amplitude, config.flat_cells
+    grid = rng.uniform(-a, a, (n_chips, c, c))
+    smooth = random_poly(rng, (n_chips,), 2, config.flat_smooth_amplitude)
+    static = random_poly(rng, (n_chips, 2), config.distortion_order, config.distortion)
+    return grid, smooth, static
+
+
+def make_images(config: SurveyConfig, exps: np.ndarray, chips: ChipSet, static: np.ndarray, rng):
+    """One row per (exposure, chip) in IMAGE_DTYPE, exposure-major."""
+    ne, nc = len(exps), len(chips.names)
+    img = np.zeros(ne * nc, IMAGE_DTYPE)
+    e = np.repeat(np.arange(ne), nc)
+    k = np.tile(np.arange(nc), ne)
+    for name in ("exp_index", "exp_name", "exp_id", "mjd", "airmass", "filter", "exptime"):
+        img[name] = exps[name][e]
+    for name in ("night", "cloudy", "dzp_exposure", "k_night"):
+        img[name] = exps[name][e]
+    img["chip"] = np.array(chips.names)[k]
+    img["chip_index"] = k
+    img["imageid"] = exps["exp_id"][e] * 100 + 10 * chips.cx[k] + chips.cy[k]
+    img["dzp_chip"] = rng.normal(0.0, config.zp_chip_scatter, len(img))
+    img["dzp"] = img["dzp_exposure"] + img["dzp_chip"]
+    img["dead"] = rng.uniform(0.0, 1.0, len(img)) < config.dead_chip_fraction
+    zp = np.array([FILTERS[f].zero_point for f in img["filter"]])
+    kk = np.array([FILTERS[f].k for f in img["filter"]])
+    img["zpt_err"] = ZPT_ERR
+    img["zpt_obs"] = zp + kk * (img["airmass"] - 1) - img["dzp"] + rng.normal(0, ZPT_ERR, len(img))
+    img["cerror"] = np.hypot(config.distortion + config.distortion_exposure, 0.02)
+    per_image = random_poly(rng, (len(img), 2), 1, config.distortion_exposure)
+    img["dist"] = static[k] + per_image
+    return img
+
+
+def _detection_rows(exp: np.void, images: np.ndarray, det: dict) -> np.ndarray:
+    """Truth rows (DETECTION_DTYPE) of one exposure's detections."""
+    out = np.zeros(len(det["x"]), DETECTION_DTYPE)
+    out["exp_index"] = exp["exp_index"]
+    out["exp_id"] = exp["exp_id"]
+    out["imageid"] = images["imageid"][det["chip"]]
+    out["chip_index"] = det["chip"]
+    for name in ("ipp_idet", "star_id", "x", "y", "ra", "dec", "ra_true", "dec_true"):
+        out[name] = det[name]
+    for name in ("pos_sig", "mag", "mag_true", "mag_sig"):
+        out[name] = det[name]
+    return out
+
+
+def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool = False) -> Truth:
+    """Write ``outdir/<EXP_NAME>.smf`` for every exposure and ``outdir/truth.npz``.
+
+    Parameters
+    ----------
+    config : SurveyConfig
+        The survey.
+    outdir : path
+        Output folder (created if missing).
+    verbose : bool
+        Print one line per 10% of the exposures.
+
+    Returns
+    -------
+    Truth
+        The truth, as also saved in ``truth.npz``.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    chips = ChipSet.from_names(config.chip_names())
+    radius = field_radius(chips.names) + 0.01
+    stars = make_stars(config, radius)
+    index = StarIndex(stars)
+    exps = make_exposures(config)
+    rng = np.random.default_rng([config.seed, 4])
+    grid, smooth, static = _camera(config, len(chips.names), rng)
+    images = make_images(config, exps, chips, static, rng)
+    nc, rows, t0 = len(chips.names), [], time.perf_counter()
+    for i, exp in enumerate(exps):
+        img = images[i * nc : (i + 1) * nc]
+        model = ExposureModel(
+            exp, ~img["dead"], img["dzp"], img["dist"], grid, smooth, ref_mjd(config.ref_epoch)
+        )
+        det = simulate_exposure(config, chips, model, stars, index, radius)
+        path = smf_path(outdir, str(exp["exp_name"]))
+        write_smf(path, config.smf_format, exp, chips, img, det, config.with_lensing)
+        img["n_det"] = np.bincount(det["chip"], minlength=nc)
+        rows.append(_detection_rows(exp, img, det))
+        if verbose and (i + 1) % max(1, len(exps) // 10) == 0:
+            print(f"{i + 1}/{len(exps)} exposures, {time.perf_counter() - t0:.1f} s")
+    reference = make_reference(config, stars) if config.reference else None
+    if reference is not None:
+        write_reference(config, reference, outdir)
+    truth = Truth(
+        config, chips.names, stars, exps, images, np.concatenate(rows), grid, smooth, reference
+    )
+    truth.save(outdir)
+    return truth
