@@ -17,6 +17,9 @@ from dvo.errors import DvoError
 # command name -> "module:attribute" (a click command or group)
 COMMANDS: dict[str, str] = {
     "skytable": "dvo.cli.skytable:skytable",
+    "create": "dvo.cli.create:create",
+    "addstar": "dvo.cli.addstar:addstar",
+    "verify": "dvo.cli.verify:verify",
 }
 
 

@@ -1,0 +1,52 @@
+"""``addstar``: ingest smf files and reference catalogues."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dvo.cli.options import catdir_option, quiet_option
+
+
+@click.command()
+@catdir_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--radius", type=float, default=None, help="Match radius, arcsec.")
+@click.option("--replace", is_flag=True, help="Replace measurements of files already loaded.")
+@click.option("--photcode", default=None, help="REF photcode name for plain catalogues.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for another writer, or fail at once.",
+)
+@quiet_option
+def addstar(catdir, files, radius, replace, photcode, wait, quiet) -> None:
+    """Ingest FILES (smf exposures, or FITS/Parquet/CSV catalogues) into the database."""
+    from dvo.cli.progress import progress_bar
+    from dvo.database import open_database
+    from dvo.ingest import addstar as run
+
+    db = open_database(catdir)
+    with progress_bar(len(files), "addstar", quiet=quiet) as bar:
+        report = run(
+            db,
+            files,
+            radius=radius,
+            replace=replace,
+            photcode=photcode,
+            progress=bar,
+            lock_timeout=None if wait else 0.0,
+        )
+    if not quiet or report.failed:
+        click.echo(report.summary(), err=bool(report.failed) and quiet)
+    if report.failed:
+        sys.exit(1)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``addstar`` script."""
+    from dvo.cli.main import run_with_errors
+
+    run_with_errors(addstar, args)
