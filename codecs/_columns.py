@@ -188,18 +188,18 @@ def user_to_storage(col: Column, values: np.ndarray) -> np.ndarray:
     n = len(values)
     code = col.code
     if code == "A":
-        return np.ascontiguousarray(values, dtype=f"S{col.count}").view("u1").reshape(n, -1)
+        return np.ascontiguousarray(values, dtype=f"S{col.count}").view("u1").reshape(n, col.count)
     if code == "L":
-        return np.where(np.asarray(values, dtype=bool), np.uint8(84), np.uint8(70)).reshape(n, -1)
+        return np.where(np.asarray(values, dtype=bool), np.uint8(84), np.uint8(70)).reshape(n, col.count)
     if code == "X":
-        return np.packbits(np.asarray(values, dtype=bool).reshape(n, -1), axis=1)
+        return np.packbits(np.asarray(values, dtype=bool).reshape(n, col.repeat), axis=1)
     arr = np.asarray(values)
     if col.unsigned and code == "B":
         arr = np.asarray(arr, "i1").view("u1") ^ np.uint8(0x80)
     elif col.unsigned:
         udt = np.dtype(_UNSIGNED_DTYPE[code])
         arr = (np.asarray(arr, udt) ^ udt.type(_SIGN_BIT[code])).view(col.storage_dtype)
-    return np.ascontiguousarray(arr, dtype=col.storage_dtype).reshape(n, -1)
+    return np.ascontiguousarray(arr, dtype=col.storage_dtype).reshape(n, col.count)
 
 
 def column_for_array(name: str, arr: np.ndarray, unit: str | None, null: int | None) -> Column:

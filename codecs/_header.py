@@ -141,7 +141,7 @@ def format_card(card: Card) -> str:
     if key in COMMENTARY:
         text = f"{key:<8}{card.value if card.value is not None else card.comment}"
         return f"{text[:CARD]:<80}"
-    text = f"{key:<8}= {format_value(card.value)}"
+    text = f"{key:<8}= {format_value(card.value):<20}"
     if card.comment:
         text += f" / {card.comment}"
     if len(text) > CARD and len(text) - len(card.comment) - 3 > CARD:

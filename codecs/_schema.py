@@ -72,12 +72,22 @@ def table_layout(header: Header, ctx: dict) -> Layout:
         raise CodecError(f"{p}NAXIS1={layout.row_bytes} does not match the column formats",
                          **ctx)
     if compressed:
+        _check_expansion(header, layout, ctx)
         layout.tile_rows = _get(header, "ZTILELEN", int, ctx)
         if layout.tile_rows <= 0:
             raise CodecError(f"ZTILELEN={layout.tile_rows} must be positive", **ctx)
         layout.algorithms = tuple(
             _get(header, f"ZCTYP{i}", str, ctx, "GZIP_2").strip() for i in range(1, tfields + 1))
     return layout
+
+
+def _check_expansion(header: Header, layout: Layout, ctx: dict) -> None:
+    """Refuse ZNAXIS1 * ZNAXIS2 absurdly larger than the compressed data (corrupt keywords)."""
+    stored = _get(header, "NAXIS1", int, ctx) * _get(header, "NAXIS2", int, ctx)
+    stored += _get(header, "PCOUNT", int, ctx, 0)
+    if layout.row_bytes * layout.nrows > max(settings.MAX_EXPANSION * stored, 1 << 26):
+        raise CodecError(f"ZNAXIS1 x ZNAXIS2 = {layout.row_bytes * layout.nrows} bytes cannot "
+                         f"come from {stored} compressed bytes", **ctx)
 
 
 def uncompressed_header(header: Header) -> Header:

@@ -54,3 +54,7 @@ RESERVED_PREFIXES = ("TTYPE", "TFORM", "TUNIT", "TNULL", "TZERO", "TSCAL", "TDIM
 
 # Threads for tile encode/decode (zlib, zstd and the numba kernels release the GIL).
 THREADS = 2
+
+# Largest believable ratio uncompressed / compressed bytes (zstd on constant data reaches
+# a few thousand); anything larger means corrupt ZNAXIS keywords, not data.
+MAX_EXPANSION = 100000
