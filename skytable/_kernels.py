@@ -1,0 +1,117 @@
+"""Numba kernels of the box tree: point lookup and the inner margin used by ``near``.
+
+The tree is given as flat arrays indexed by row. The children of a row are the rows
+``child_s[i] .. child_e[i] - 1``. A row with ``nra[i] > 0`` has its children on a regular
+``nra x ndec`` grid of equal boxes, RA fastest, so the child is found by arithmetic and
+then corrected against the stored bounds (the bounds are the truth, the arithmetic only a
+guess); other rows (``nra[i] == 0``, e.g. the polar caps) are scanned. Inputs are
+validated by the caller: RA in [0, 360), Dec in [-90, 90], no NaN (so ``fastmath`` is not
+used and not needed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def in_box(r_min: float, r_max: float, d_min: float, d_max: float, ra: float, dec: float) -> bool:
+    """The lookup convention: ``r_min <= ra < r_max``, ``d_min <= dec < d_max``, +90 on top."""
+    if ra < r_min or ra >= r_max or dec < d_min:
+        return False
+    return dec < d_max or (dec == 90.0 and d_max == 90.0)
+
+
+EDGE_EPS = 1e-9  # fraction of a cell: closer to an edge than this, check the stored bounds
+
+
+def pack(r_min, r_max, d_min, d_max, child_s, child_e, nra, ndec) -> np.ndarray:
+    """One cache line per row: the columns the descent reads, as an (n, 8) float64 array."""
+    cols = (r_min, r_max, d_min, d_max, child_s, child_e, nra, ndec)
+    return np.ascontiguousarray(np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1))
+
+
+@njit(cache=True, inline="always")
+def _cell(x, lo, hi, n):
+    f = (x - lo) / (hi - lo) * n
+    i = min(max(int(f), 0), n - 1)
+    r = f - i
+    return i, r < EDGE_EPS or r > 1.0 - EDGE_EPS
+
+
+@njit(cache=True, inline="always")
+def _grid_child(node, ra, dec, t):
+    """Child of grid row ``node`` holding the point: arithmetic, checked near cell edges."""
+    n_ra = int(t[node, 6])
+    n_dec = int(t[node, 7])
+    i, near_i = _cell(ra, t[node, 0], t[node, 1], n_ra)
+    j, near_j = _cell(dec, t[node, 2], t[node, 3], n_dec)
+    c = int(t[node, 4]) + j * n_ra + i
+    if not (near_i or near_j):
+        return c
+    while i > 0 and ra < t[c, 0]:
+        i -= 1
+        c -= 1
+    while i < n_ra - 1 and ra >= t[c, 1]:
+        i += 1
+        c += 1
+    while j > 0 and dec < t[c, 2]:
+        j -= 1
+        c -= n_ra
+    while j < n_dec - 1 and dec >= t[c, 3]:
+        j += 1
+        c += n_ra
+    return c
+
+
+@njit(cache=True)
+def lookup_tree(ra, dec, t, stop, out):
+    """Fill ``out[k]`` with the row holding point k, descending from row 0.
+
+    ``t`` is the :func:`pack` of the tree; ``stop[i]`` marks the rows where the descent
+    ends (tables, or rows at the asked depth). A point whose descent reaches a row without
+    children before a stop row gets -1.
+    """
+    for k in range(ra.shape[0]):
+        a = ra[k]
+        d = dec[k]
+        node = 0
+        while not stop[node]:
+            cs = int(t[node, 4])
+            ce = int(t[node, 5])
+            if ce == cs:
+                node = -1
+                break
+            if t[node, 6] > 0:
+                node = _grid_child(node, a, d, t)
+            else:
+                c = cs
+                while c < ce - 1 and not in_box(t[c, 0], t[c, 1], t[c, 2], t[c, 3], a, d):
+                    c += 1
+                node = c
+        out[k] = node
+
+
+@njit(cache=True)
+def box_margin(ra, dec, rows, r_min, r_max, d_min, d_max, out):
+    """Lower bound (deg) of the distance from each point to the edge of its own box.
+
+    Edges at the poles and the RA seam of full rings are not edges and are ignored.
+    """
+    deg = 180.0 / math.pi
+    for k in range(ra.shape[0]):
+        c = rows[k]
+        m = np.inf
+        if d_min[c] > -90.0:
+            m = min(m, dec[k] - d_min[c])
+        if d_max[c] < 90.0:
+            m = min(m, d_max[c] - dec[k])
+        if r_max[c] - r_min[c] < 360.0:
+            cd = math.cos(dec[k] / deg)
+            s1 = abs(math.sin((ra[k] - r_min[c]) / deg))
+            s2 = abs(math.sin((r_max[c] - ra[k]) / deg))
+            m = min(m, math.asin(min(cd * min(s1, s2), 1.0)) * deg)
+        out[k] = m

@@ -1,0 +1,191 @@
+"""Point and region lookups over a SkyTable (the functions behind its methods).
+
+GSC tables descend the box tree in a numba kernel; HEALPix tables use ``healpy.ang2pix``
+at each order and find the row by binary search among the rows of that depth.
+Region lookups descend the tree with the region's conservative box test; ``near`` takes
+a fast path for points far (more than the radius) from their partition's edge.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import healpy as hp
+import numpy as np
+from dvo.skytable import _kernels
+from dvo.skytable._sphere import box_max_dot, radec_to_vec
+from dvo.skytable.regions import Cone, Region
+
+from dvo.errors import SkyTableError
+
+if TYPE_CHECKING:
+    from dvo.skytable.table import SkyTable
+
+__all__ = ["check_points", "lookup", "contains", "partitions_in", "near", "children_of"]
+
+BAD_NAN = "coordinates must not be NaN or infinite"
+BAD_DEC = "dec must lie in [-90, 90]"
+
+
+def check_points(ra, dec) -> tuple[np.ndarray, np.ndarray]:
+    """Validate points; returns float64 arrays with RA reduced to [0, 360)."""
+    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
+    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
+    if ra.shape != dec.shape:
+        raise SkyTableError(f"ra and dec differ in shape: {ra.shape} vs {dec.shape}")
+    if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
+        raise SkyTableError(BAD_NAN)
+    if dec.size and (dec.min() < -90.0 or dec.max() > 90.0):
+        raise SkyTableError(f"{BAD_DEC}, got {dec[(dec < -90) | (dec > 90)][0]!r}")
+    ra = np.mod(ra, 360.0)
+    ra[ra >= 360.0] = 0.0  # mod of a tiny negative number rounds up to 360
+    return ra.ravel(), dec.ravel()
+
+
+def _stop_mask(st: SkyTable, level: int | None) -> np.ndarray:
+    if level is None:
+        return st.has_table
+    if not 0 <= level <= int(st.depth.max()):
+        raise SkyTableError(
+            f"level {level} not in this table (depths {st.depth.min()}..{st.depth.max()})"
+        )
+    return st.depth == level
+
+
+def _hpx_rows(st: SkyTable, order: int, pix: np.ndarray) -> np.ndarray:
+    lo, hi = st._depth_range(order)
+    keys = st.hpx_pix[lo:hi]
+    pos = np.minimum(np.searchsorted(keys, pix), max(hi - lo - 1, 0))
+    found = (hi > lo) & (keys[pos] == pix) if hi > lo else np.zeros(pix.shape, bool)
+    return np.where(found, lo + pos, -1)
+
+
+def lookup(st: SkyTable, ra: np.ndarray, dec: np.ndarray, level: int | None) -> np.ndarray:
+    """Row of the partition (or depth-``level`` node) holding each validated point."""
+    stop = _stop_mask(st, level)
+    out = np.empty(ra.size, dtype=np.int64)
+    if st.scheme.value == "gsc":
+        _kernels.lookup_tree(ra, dec, st._packed, stop, out)
+        return out
+    out[:] = -1
+    for order in np.unique(st.depth[stop]):
+        pix = hp.ang2pix(2 ** int(order), ra, dec, nest=True, lonlat=True)
+        rows = _hpx_rows(st, int(order), pix)
+        hit = (rows >= 0) & (out < 0)
+        hit[hit] = stop[rows[hit]]
+        out[hit] = rows[hit]
+    return out
+
+
+def contains(st: SkyTable, index: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Whether point i is in row ``index[i]``, under exactly the lookup convention."""
+    if st.scheme.value == "gsc":
+        r0, r1, d0, d1 = st.r_min[index], st.r_max[index], st.d_min[index], st.d_max[index]
+        in_dec = (dec >= d0) & ((dec < d1) | ((dec == 90.0) & (d1 == 90.0)))
+        return (ra >= r0) & (ra < r1) & in_dec
+    out = np.zeros(index.size, dtype=bool)
+    order = st.depth[index]
+    for k in np.unique(order):
+        sel = order == k
+        pix = hp.ang2pix(2 ** int(k), ra[sel], dec[sel], nest=True, lonlat=True)
+        out[sel] = pix == st.hpx_pix[index[sel]]
+    return out
+
+
+def children_of(st: SkyTable, rows: np.ndarray) -> np.ndarray:
+    """All children of ``rows``, concatenated in row order."""
+    s, e = st.child_s[rows], st.child_e[rows]
+    count = e - s
+    start = np.repeat(s - (np.cumsum(count) - count), count)
+    return start + np.arange(int(count.sum()), dtype=np.int64)
+
+
+def partitions_in(st: SkyTable, region: Region) -> np.ndarray:
+    """Sorted partitions whose box the region touches (top-down, pruning whole subtrees)."""
+    if not isinstance(region, Region):
+        raise SkyTableError(f"not a region: {region!r}")
+    frontier = st._roots
+    found = []
+    while frontier.size:
+        keep = frontier[
+            region.touches_boxes(
+                st.r_min[frontier], st.r_max[frontier], st.d_min[frontier], st.d_max[frontier]
+            )
+        ]
+        leaf = st.has_table[keep]
+        found.append(keep[leaf])
+        frontier = children_of(st, keep[~leaf])
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
+def _pairs_near(st: SkyTable, vec: np.ndarray, cos_r: float) -> tuple[np.ndarray, np.ndarray]:
+    """All (point, partition) pairs whose box comes within the radius (tree descent)."""
+    roots = st._roots
+    pt = np.repeat(np.arange(len(vec)), roots.size)
+    row = np.tile(roots, len(vec))
+    out_pt, out_row = [], []
+    while row.size:
+        ok = (
+            box_max_dot(st.r_min[row], st.r_max[row], st.d_min[row], st.d_max[row], vec[pt])
+            >= cos_r - 1e-12
+        )
+        pt, row = pt[ok], row[ok]
+        leaf = st.has_table[row]
+        out_pt.append(pt[leaf])
+        out_row.append(row[leaf])
+        pt, row = pt[~leaf], row[~leaf]
+        count = st.child_e[row] - st.child_s[row]
+        pt = np.repeat(pt, count)
+        row = children_of(st, row)
+    return np.concatenate(out_pt), np.concatenate(out_row)
+
+
+def _offsets(ra, dec, dist, n):
+    """n points at distance ``dist`` (deg) around each point, shape (len(ra), n)."""
+    az = np.radians(np.arange(n) * (360.0 / n))[None, :]
+    d, r = np.radians(dec)[:, None], np.radians(dist)
+    sd = np.sin(d) * np.cos(r) + np.cos(d) * np.sin(r) * np.cos(az)
+    dd = np.arcsin(np.clip(sd, -1.0, 1.0))
+    da = np.arctan2(np.sin(az) * np.sin(r) * np.cos(d), np.cos(r) - np.sin(d) * sd)
+    return np.mod(ra[:, None] + np.degrees(da), 360.0), np.degrees(dd)
+
+
+def _edge_points_hpx(st, ra, dec, own, radius) -> tuple[np.ndarray, np.ndarray] | None:
+    """HEALPix fast path: points whose 16 samples at 1.2 r stay in their own partition
+    keep only it; the others get the partitions of their max-order pixel's 8 neighbours."""
+    top = int(st.depth[st.has_table].max())
+    if 1.2 * radius > 0.25 * np.degrees(hp.nside2resol(2**top)):
+        return None
+    sra, sdec = _offsets(ra, dec, 1.2 * radius, 16)
+    sra[sra >= 360.0] = 0.0
+    same = lookup(st, sra.ravel(), sdec.ravel(), None).reshape(sra.shape) == own[:, None]
+    edge = np.flatnonzero(~same.all(axis=1))
+    nside = 2**top
+    pix = hp.ang2pix(nside, ra[edge], dec[edge], nest=True, lonlat=True)
+    nb = hp.get_all_neighbours(nside, pix, nest=True).T  # (m, 8), -1 where missing
+    pt = np.repeat(edge, 8)
+    nb = nb.ravel()
+    pt, nb = pt[nb >= 0], nb[nb >= 0]
+    nra, ndec = hp.pix2ang(nside, nb, nest=True, lonlat=True)
+    return pt, lookup(st, np.mod(nra, 360.0), ndec, None)
+
+
+def near(st: SkyTable, ra, dec, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(point, partition) pairs whose box comes within ``radius`` deg; see SkyTable.near."""
+    ra, dec = check_points(ra, dec)
+    Cone(0.0, 0.0, radius)  # validates the radius
+    own = lookup(st, ra, dec, None)
+    if st.scheme.value == "gsc":
+        margin = np.empty(ra.size)
+        _kernels.box_margin(ra, dec, own, st.r_min, st.r_max, st.d_min, st.d_max, margin)
+        edge = np.flatnonzero(margin <= radius)
+        extra = _pairs_near(st, radec_to_vec(ra[edge], dec[edge]), np.cos(np.radians(radius)))
+        extra = (edge[extra[0]], extra[1])
+    else:
+        extra = _edge_points_hpx(st, ra, dec, own, radius)
+        if extra is None:
+            extra = _pairs_near(st, radec_to_vec(ra, dec), np.cos(np.radians(radius)))
+    pt = np.concatenate([np.arange(ra.size), extra[0]])
+    row = np.concatenate([own, extra[1]])
+    key = np.unique(pt * np.int64(len(st)) + row)
+    return key // len(st), key % len(st)
