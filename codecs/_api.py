@@ -17,8 +17,14 @@ from ._columns import Column, ColumnFormatError, column_for_array, user_columns,
 from ._fitsfile import HDU, all_hdus, find_hdu, hdu_bytes, verify_hdu
 from ._header import Card, Header, HeaderError, as_cards
 from ._plain import encode_rows, output_dtype, read_plain
-from ._schema import (Layout, check_user_cards, compressed_cards, table_cards, table_layout,
-                      uncompressed_header)
+from ._schema import (
+    Layout,
+    check_user_cards,
+    compressed_cards,
+    table_cards,
+    table_layout,
+    uncompressed_header,
+)
 from ._tiled import descriptor_bytes, encode_tiles, read_tiles
 
 Rows = slice | tuple[int, int] | None
@@ -72,8 +78,10 @@ def choose_algorithms(columns: list[Column], compression, ctx: dict) -> list[str
         if name not in ALGORITHMS and name not in settings.ALIASES:
             raise CodecError(f"unknown compression {compression!r}", **ctx)
         chosen = [_resolve(name, c) for c in columns]
-        return [a if c.code in settings.ALLOWED_CODES[a] else d
-                for a, c, d in zip(chosen, columns, default, strict=True)]
+        return [
+            a if c.code in settings.ALLOWED_CODES[a] else d
+            for a, c, d in zip(chosen, columns, default, strict=True)
+        ]
     if not isinstance(compression, Mapping):
         raise CodecError(f"compression must be a name or a dict, not {compression!r}", **ctx)
     unknown = set(compression) - {c.name for c in columns}
@@ -83,8 +91,9 @@ def choose_algorithms(columns: list[Column], compression, ctx: dict) -> list[str
     for col, d in zip(columns, default, strict=True):
         algo = _resolve(str(compression.get(col.name, d)).upper(), col)
         if algo not in ALGORITHMS or col.code not in settings.ALLOWED_CODES[algo]:
-            raise CodecError(f"algorithm {algo!r} cannot encode a {col.code} column", **ctx,
-                             column=col.name)
+            raise CodecError(
+                f"algorithm {algo!r} cannot encode a {col.code} column", **ctx, column=col.name
+            )
         out.append(algo)
     return out
 
@@ -92,8 +101,9 @@ def choose_algorithms(columns: list[Column], compression, ctx: dict) -> list[str
 def _columns_of(data, units, nulls, ctx: dict) -> tuple[list[Column], list[np.ndarray]]:
     try:
         pairs = user_columns(data)
-        cols = [column_for_array(n, a, (units or {}).get(n), (nulls or {}).get(n))
-                for n, a in pairs]
+        cols = [
+            column_for_array(n, a, (units or {}).get(n), (nulls or {}).get(n)) for n, a in pairs
+        ]
     except ColumnFormatError as exc:
         raise CodecError(str(exc), **ctx) from exc
     if len({c.name for c in cols}) != len(cols) or not all(c.name for c in cols):
@@ -111,21 +121,40 @@ def _table_hdu_bytes(cols, arrays, cards, compression, tile_rows, checksum, ctx)
     desc, blocks = encode_tiles(storage, algorithms, tile_rows)
     maxlens = desc[:, :, 0].max(axis=0).tolist() if len(desc) else [0] * len(cols)
     heap = b"".join(blocks)
-    zcards = compressed_cards(cards, ntiles=len(desc), heap_size=len(heap), maxlens=maxlens,
-                              algorithms=algorithms, tile_rows=tile_rows)
+    zcards = compressed_cards(
+        cards,
+        ntiles=len(desc),
+        heap_size=len(heap),
+        maxlens=maxlens,
+        algorithms=algorithms,
+        tile_rows=tile_rows,
+    )
     return hdu_bytes(zcards, descriptor_bytes(desc) + heap, checksum=checksum)
 
 
 def _primary_cards(primary_header) -> list[Card]:
-    cards = [Card("SIMPLE", True, "conforms to FITS standard"), Card("BITPIX", 8, "array data type"),
-             Card("NAXIS", 0, "number of array dimensions"), Card("EXTEND", True)]
+    cards = [
+        Card("SIMPLE", True, "conforms to FITS standard"),
+        Card("BITPIX", 8, "array data type"),
+        Card("NAXIS", 0, "number of array dimensions"),
+        Card("EXTEND", True),
+    ]
     return cards + as_cards(primary_header)
 
 
-def write_table(path, data, *, compression="default", tile_rows: int = settings.DEFAULT_TILE_ROWS,
-                header=None, primary_header=None, units: Mapping | None = None,
-                nulls: Mapping | None = None, extname: str | None = None,
-                checksum: bool = True) -> None:
+def write_table(
+    path,
+    data,
+    *,
+    compression="default",
+    tile_rows: int = settings.DEFAULT_TILE_ROWS,
+    header=None,
+    primary_header=None,
+    units: Mapping | None = None,
+    nulls: Mapping | None = None,
+    extname: str | None = None,
+    checksum: bool = True,
+) -> None:
     """Write ``data`` as a FITS file: an empty primary HDU and one BINTABLE HDU.
 
     Parameters
@@ -198,8 +227,10 @@ def _row_range(rows: Rows, nrows: int, ctx: dict) -> tuple[int, int]:
             raise CodecError("rows must be a contiguous slice (step 1)", **ctx)
         start, stop, _ = rows.indices(nrows)
         return start, max(start, stop)
-    if isinstance(rows, tuple) and len(rows) == 2 and all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in rows
+    if (
+        isinstance(rows, tuple)
+        and len(rows) == 2
+        and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in rows)
     ):
         return _row_range(slice(int(rows[0]), int(rows[1])), nrows, ctx)
     raise CodecError(f"rows must be a slice or a (start, stop) pair, not {rows!r}", **ctx)
@@ -221,8 +252,9 @@ def _select(layout: Layout, columns, ctx: dict) -> list[Column]:
     return out
 
 
-def read_table(path, *, columns=None, rows: Rows = None, ext: int | str = 1,
-               verify: bool = False) -> np.ndarray:
+def read_table(
+    path, *, columns=None, rows: Rows = None, ext: int | str = 1, verify: bool = False
+) -> np.ndarray:
     """Read a plain or tile-compressed binary table into a native structured array.
 
     Parameters
@@ -270,8 +302,14 @@ def table_info(path, ext: int | str = 1) -> TableInfo:
     dtype = output_dtype(layout.columns)
     names = tuple(c.name for c in layout.columns)
     algos = dict(zip(names, layout.algorithms, strict=True)) if layout.compressed else {}
-    return TableInfo(layout.nrows, names, {n: dtype[n] for n in names}, layout.compressed,
-                     algos, layout.tile_rows if layout.compressed else None)
+    return TableInfo(
+        layout.nrows,
+        names,
+        {n: dtype[n] for n in names},
+        layout.compressed,
+        algos,
+        layout.tile_rows if layout.compressed else None,
+    )
 
 
 def verify_checksums(path) -> None:

@@ -61,16 +61,19 @@ def _matching_arrays(data, layout: Layout, ctx: dict) -> list[np.ndarray]:
     given = {c.name: a for c, a in zip(cols, arrays, strict=True)}
     names = [c.name for c in layout.columns]
     if set(given) != set(names):
-        raise CodecError(f"appended columns {sorted(given)} differ from the table's "
-                         f"{sorted(names)}", **ctx)
+        raise CodecError(
+            f"appended columns {sorted(given)} differ from the table's {sorted(names)}", **ctx
+        )
     for col in layout.columns:
         if col.is_vla:
-            raise CodecError("cannot append to a table with variable-length columns", **ctx,
-                             column=col.name)
+            raise CodecError(
+                "cannot append to a table with variable-length columns", **ctx, column=col.name
+            )
         base, shape = col.user_dtype
         if given[col.name].shape[1:] != shape:
-            raise CodecError(f"shape {given[col.name].shape[1:]} does not match {shape}", **ctx,
-                             column=col.name)
+            raise CodecError(
+                f"shape {given[col.name].shape[1:]} does not match {shape}", **ctx, column=col.name
+            )
     return [given[n] for n in names]
 
 
@@ -91,27 +94,43 @@ def _append_tiles(fd: int, hdu: HDU, layout: Layout, arrays, ctx):
     storage = [user_to_storage(c, a) for c, a in zip(layout.columns, arrays, strict=True)]
     if keep < len(desc):  # a short last tile: decode it and put its rows first
         last = read_tiles(fd, hdu, layout, layout.columns, keep * L, nrows, ctx)
-        storage = [np.concatenate([user_to_storage(c, last[c.name]), s])
-                   for c, s in zip(layout.columns, storage, strict=True)]
+        storage = [
+            np.concatenate([user_to_storage(c, last[c.name]), s])
+            for c, s in zip(layout.columns, storage, strict=True)
+        ]
     heap = pread_exact(fd, data_end - heap_start, heap_start, ctx)
-    if keep < len(desc) and desc[keep:, :, 1].min() >= (desc[:keep, :, :].sum(-1).max()
-                                                        if keep else 0):
+    if keep < len(desc) and desc[keep:, :, 1].min() >= (
+        desc[:keep, :, :].sum(-1).max() if keep else 0
+    ):
         heap = heap[: int(desc[keep:, :, 1].min())]  # drop the old last tile's blocks
     new_desc, blocks = encode_tiles(storage, list(layout.algorithms), L)
     new_desc[:, :, 1] += len(heap)
     all_desc = np.concatenate([desc[:keep], new_desc])
     new_heap = heap + b"".join(blocks)
     maxlens = all_desc[:, :, 0].max(axis=0)
-    cards = _updated(hdu, {"NAXIS1": 16 * len(layout.columns), "NAXIS2": len(all_desc),
-                           "PCOUNT": len(new_heap), "ZNAXIS2": nrows + len(arrays[0])})
-    cards = [Card(c.key, f"1QB({maxlens[int(c.key[5:]) - 1]})", c.comment)
-             if c.key.startswith("TFORM") else c for c in cards if c.key != "THEAP"]
+    cards = _updated(
+        hdu,
+        {
+            "NAXIS1": 16 * len(layout.columns),
+            "NAXIS2": len(all_desc),
+            "PCOUNT": len(new_heap),
+            "ZNAXIS2": nrows + len(arrays[0]),
+        },
+    )
+    cards = [
+        Card(c.key, f"1QB({maxlens[int(c.key[5:]) - 1]})", c.comment)
+        if c.key.startswith("TFORM")
+        else c
+        for c in cards
+        if c.key != "THEAP"
+    ]
     return cards, descriptor_bytes(all_desc) + new_heap
 
 
 def _updated(hdu: HDU, values: dict) -> list[Card]:
-    return [Card(c.key, values[c.key], c.comment) if c.key in values else c
-            for c in hdu.header.cards]
+    return [
+        Card(c.key, values[c.key], c.comment) if c.key in values else c for c in hdu.header.cards
+    ]
 
 
 def _rewrite(fd: int, hdu: HDU, cards: list[Card], blob: bytes, ctx: dict) -> None:

@@ -42,8 +42,10 @@ def _gunzip(buf: bytes, expected: int) -> bytes:
     except zlib.error as exc:
         raise DecodeError(f"gzip data are corrupt: {exc}") from exc
     if len(out) != expected or not d.eof:
-        raise DecodeError(f"gzip data decode to {len(out)} bytes, expected {expected}"
-                          + ("" if d.eof else " (stream truncated)"))
+        raise DecodeError(
+            f"gzip data decode to {len(out)} bytes, expected {expected}"
+            + ("" if d.eof else " (stream truncated)")
+        )
     return out
 
 

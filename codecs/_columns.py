@@ -148,8 +148,7 @@ def row_dtype(columns: list[Column], row_bytes: int) -> np.dtype:
         off += col.nbytes
     if off > row_bytes:
         raise ColumnFormatError(f"columns need {off} bytes per row, NAXIS1 is {row_bytes}")
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                     "itemsize": row_bytes})
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": row_bytes})
 
 
 def _raw_format(col: Column) -> tuple | str:
@@ -190,7 +189,9 @@ def user_to_storage(col: Column, values: np.ndarray) -> np.ndarray:
     if code == "A":
         return np.ascontiguousarray(values, dtype=f"S{col.count}").view("u1").reshape(n, col.count)
     if code == "L":
-        return np.where(np.asarray(values, dtype=bool), np.uint8(84), np.uint8(70)).reshape(n, col.count)
+        return np.where(np.asarray(values, dtype=bool), np.uint8(84), np.uint8(70)).reshape(
+            n, col.count
+        )
     if code == "X":
         return np.packbits(np.asarray(values, dtype=bool).reshape(n, col.repeat), axis=1)
     arr = np.asarray(values)
@@ -214,9 +215,20 @@ def column_for_array(name: str, arr: np.ndarray, unit: str | None, null: int | N
     if kind in "SU":
         width = size if kind == "S" else size // 4
         return replace(base, code="A", repeat=max(width, 1))
-    codes = {("u", 1): "B", ("i", 2): "I", ("i", 4): "J", ("i", 8): "K", ("f", 4): "E",
-             ("f", 8): "D", ("c", 8): "C", ("c", 16): "M", ("i", 1): "B", ("u", 2): "I",
-             ("u", 4): "J", ("u", 8): "K"}
+    codes = {
+        ("u", 1): "B",
+        ("i", 2): "I",
+        ("i", 4): "J",
+        ("i", 8): "K",
+        ("f", 4): "E",
+        ("f", 8): "D",
+        ("c", 8): "C",
+        ("c", 16): "M",
+        ("i", 1): "B",
+        ("u", 2): "I",
+        ("u", 4): "J",
+        ("u", 8): "K",
+    }
     code = codes.get((kind, size))
     if code is None:
         raise ColumnFormatError(f"column {name!r}: unsupported dtype {arr.dtype}")

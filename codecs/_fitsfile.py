@@ -100,7 +100,9 @@ def find_hdu(fd: int, path: str, ext: int | str) -> HDU:
         if hdu.data_start + hdu.data_size > size:
             raise CodecError(
                 f"file truncated: data unit needs {hdu.data_size} bytes, "
-                f"{max(size - hdu.data_start, 0)} present", **ctx)
+                f"{max(size - hdu.data_start, 0)} present",
+                **ctx,
+            )
         if _matches(hdu, ext):
             return hdu
         offset, index = hdu.end, index + 1
@@ -137,8 +139,10 @@ def hdu_bytes(cards: list[Card], data: bytes | bytearray, *, checksum: bool) -> 
     if not checksum:
         return format_header(cards) + data
     datasum = _checksum.ones_sum(data)
-    cards += [Card("CHECKSUM", _checksum.ZERO_CHECKSUM, "HDU checksum"),
-              Card("DATASUM", str(datasum), "data unit checksum")]
+    cards += [
+        Card("CHECKSUM", _checksum.ZERO_CHECKSUM, "HDU checksum"),
+        Card("DATASUM", str(datasum), "data unit checksum"),
+    ]
     head = format_header(cards)
     value = _checksum.encode_checksum(_checksum.ones_sum(head, datasum))
     cards[-2] = Card("CHECKSUM", value, "HDU checksum")
@@ -155,8 +159,7 @@ def verify_hdu(fd: int, hdu: HDU, path: str) -> None:
     datasum = _checksum.ones_sum(data)
     stated = hdu.header["DATASUM"]
     if not isinstance(stated, str) or not stated.strip().isdigit() or int(stated) != datasum:
-        raise CodecError(f"DATASUM mismatch: header says {stated!r}, data sum is {datasum}",
-                         **ctx)
+        raise CodecError(f"DATASUM mismatch: header says {stated!r}, data sum is {datasum}", **ctx)
     head = pread_exact(fd, hdu.data_start - hdu.header_start, hdu.header_start, ctx)
     if _checksum.ones_sum(head, datasum) != 0xFFFFFFFF:
         raise CodecError("CHECKSUM mismatch: the HDU (header or data) was modified", **ctx)

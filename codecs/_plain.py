@@ -30,8 +30,9 @@ def encode_rows(columns: list[Column], arrays: list[np.ndarray]) -> bytes:
     return rec.tobytes()
 
 
-def read_plain(fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: int,
-               stop: int, ctx: dict) -> np.ndarray:
+def read_plain(
+    fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: int, stop: int, ctx: dict
+) -> np.ndarray:
     """Rows [start, stop) of the selected columns of a plain table."""
     nbytes = layout.row_bytes * (stop - start)
     raw = pread_exact(fd, nbytes, hdu.data_start + start * layout.row_bytes, ctx)
@@ -47,19 +48,23 @@ def read_plain(fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: 
     return out
 
 
-def _read_vla(fd: int, hdu: HDU, layout: Layout, col: Column, desc: np.ndarray,
-              ctx: dict) -> np.ndarray:
+def _read_vla(
+    fd: int, hdu: HDU, layout: Layout, col: Column, desc: np.ndarray, ctx: dict
+) -> np.ndarray:
     """Object array of the variable-length arrays pointed to by ``desc`` (nelem, offset)."""
     heap_start = hdu.header.get("THEAP", layout.row_bytes * layout.nrows)
     elem = Column(col.name, col.vla_code, 1, tzero=col.tzero, tscal=col.tscal)
     width = elem.nbytes if col.vla_code != "X" else 1
     nelem, offset = desc[:, 0].astype(np.int64), desc[:, 1].astype(np.int64)
     nbytes = nelem * width if col.vla_code != "X" else (nelem + 7) // 8
-    if (nelem < 0).any() or (offset < 0).any() or (
-        len(desc) and (offset + nbytes).max() > hdu.data_size - heap_start
+    if (
+        (nelem < 0).any()
+        or (offset < 0).any()
+        or (len(desc) and (offset + nbytes).max() > hdu.data_size - heap_start)
     ):
-        raise CodecError("variable-length array descriptor points outside the heap", **ctx,
-                         column=col.name)
+        raise CodecError(
+            "variable-length array descriptor points outside the heap", **ctx, column=col.name
+        )
     out = np.empty(len(desc), dtype=object)
     heap_base = hdu.data_start + heap_start
     for r in range(len(desc)):  # one Python step per array: VLAs are read one by one

@@ -42,8 +42,12 @@ def _get(header: Header, key: str, kind: type | tuple, ctx: dict, default=None):
 def _column(header: Header, i: int, compressed: bool, ctx: dict) -> Column:
     name = header.get(f"TTYPE{i}") or f"col{i}"
     tform = _get(header, f"ZFORM{i}" if compressed else f"TFORM{i}", str, ctx)
-    extra = {"tzero": header.get(f"TZERO{i}"), "tscal": header.get(f"TSCAL{i}"),
-             "unit": header.get(f"TUNIT{i}"), "null": header.get(f"TNULL{i}")}
+    extra = {
+        "tzero": header.get(f"TZERO{i}"),
+        "tscal": header.get(f"TSCAL{i}"),
+        "unit": header.get(f"TUNIT{i}"),
+        "null": header.get(f"TNULL{i}"),
+    }
     for key in ("tzero", "tscal"):
         if extra[key] is not None and (isinstance(extra[key], bool | str)):
             raise CodecError(f"T{key[1:].upper()}{i} is not a number", **ctx, column=name)
@@ -65,19 +69,23 @@ def table_layout(header: Header, ctx: dict) -> Layout:
     if len({c.name for c in columns}) != len(columns):
         raise CodecError("duplicate column names", **ctx)
     p = "Z" if compressed else ""
-    layout = Layout(columns, _get(header, f"{p}NAXIS2", int, ctx),
-                    _get(header, f"{p}NAXIS1", int, ctx),
-                    _get(header, f"{p}PCOUNT", int, ctx, 0), compressed)
+    layout = Layout(
+        columns,
+        _get(header, f"{p}NAXIS2", int, ctx),
+        _get(header, f"{p}NAXIS1", int, ctx),
+        _get(header, f"{p}PCOUNT", int, ctx, 0),
+        compressed,
+    )
     if layout.nrows < 0 or layout.row_bytes != sum(c.nbytes for c in columns):
-        raise CodecError(f"{p}NAXIS1={layout.row_bytes} does not match the column formats",
-                         **ctx)
+        raise CodecError(f"{p}NAXIS1={layout.row_bytes} does not match the column formats", **ctx)
     if compressed:
         _check_expansion(header, layout, ctx)
         layout.tile_rows = _get(header, "ZTILELEN", int, ctx)
         if layout.tile_rows <= 0:
             raise CodecError(f"ZTILELEN={layout.tile_rows} must be positive", **ctx)
         layout.algorithms = tuple(
-            _get(header, f"ZCTYP{i}", str, ctx, "GZIP_2").strip() for i in range(1, tfields + 1))
+            _get(header, f"ZCTYP{i}", str, ctx, "GZIP_2").strip() for i in range(1, tfields + 1)
+        )
     return layout
 
 
@@ -86,8 +94,11 @@ def _check_expansion(header: Header, layout: Layout, ctx: dict) -> None:
     stored = _get(header, "NAXIS1", int, ctx) * _get(header, "NAXIS2", int, ctx)
     stored += _get(header, "PCOUNT", int, ctx, 0)
     if layout.row_bytes * layout.nrows > max(settings.MAX_EXPANSION * stored, 1 << 26):
-        raise CodecError(f"ZNAXIS1 x ZNAXIS2 = {layout.row_bytes * layout.nrows} bytes cannot "
-                         f"come from {stored} compressed bytes", **ctx)
+        raise CodecError(
+            f"ZNAXIS1 x ZNAXIS2 = {layout.row_bytes * layout.nrows} bytes cannot "
+            f"come from {stored} compressed bytes",
+            **ctx,
+        )
 
 
 def uncompressed_header(header: Header) -> Header:
@@ -116,8 +127,9 @@ def check_user_cards(cards: list[Card], ctx: dict) -> None:
             raise CodecError(f"keyword {key} is set by the writer, not through header=", **ctx)
 
 
-def table_cards(columns: list[Column], nrows: int, extname: str | None,
-                user: list[Card]) -> list[Card]:
+def table_cards(
+    columns: list[Column], nrows: int, extname: str | None, user: list[Card]
+) -> list[Card]:
     """Header cards of an uncompressed BINTABLE (structure, columns, EXTNAME, user keys)."""
     cards = [
         Card("XTENSION", "BINTABLE", "binary table extension"),
@@ -142,13 +154,26 @@ def table_cards(columns: list[Column], nrows: int, extname: str | None,
     return cards + user
 
 
-def compressed_cards(table: list[Card], *, ntiles: int, heap_size: int, maxlens: list[int],
-                     algorithms: list[str], tile_rows: int) -> list[Card]:
+def compressed_cards(
+    table: list[Card],
+    *,
+    ntiles: int,
+    heap_size: int,
+    maxlens: list[int],
+    algorithms: list[str],
+    tile_rows: int,
+) -> list[Card]:
     """Translate uncompressed table cards to the ZTABLE header, in cfitsio's order."""
     ncols = len(maxlens)
     values = {"NAXIS1": 16 * ncols, "NAXIS2": ntiles, "PCOUNT": heap_size}
-    out, zcards, zforms = [], [Card("ZTABLE", True, _Z_COMMENTS["ZTABLE"]),
-                                Card("ZTILELEN", tile_rows, _Z_COMMENTS["ZTILELEN"])], []
+    out, zcards, zforms = (
+        [],
+        [
+            Card("ZTABLE", True, _Z_COMMENTS["ZTABLE"]),
+            Card("ZTILELEN", tile_rows, _Z_COMMENTS["ZTILELEN"]),
+        ],
+        [],
+    )
     for card in table:
         if card.key in values:
             zcards.append(Card(f"Z{card.key}", card.value, card.comment))
@@ -159,6 +184,8 @@ def compressed_cards(table: list[Card], *, ntiles: int, heap_size: int, maxlens:
             out.append(Card(card.key, f"1QB({maxlens[n - 1]})", card.comment))
         else:
             out.append(card)
-    ztypes = [Card(f"ZCTYP{i}", a, "compression algorithm for column")
-              for i, a in enumerate(algorithms, 1)]
+    ztypes = [
+        Card(f"ZCTYP{i}", a, "compression algorithm for column")
+        for i, a in enumerate(algorithms, 1)
+    ]
     return out + zcards + zforms + ztypes

@@ -30,8 +30,9 @@ def _pool_map(func, items: list) -> list:
         return list(pool.map(func, items))
 
 
-def encode_tiles(storage: list[np.ndarray], algorithms: list[str],
-                 tile_rows: int) -> tuple[np.ndarray, list[bytes]]:
+def encode_tiles(
+    storage: list[np.ndarray], algorithms: list[str], tile_rows: int
+) -> tuple[np.ndarray, list[bytes]]:
     """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks)."""
     nrows = len(storage[0]) if storage else 0
     ntiles = -(-nrows // tile_rows)
@@ -67,8 +68,9 @@ def read_descriptors(fd: int, hdu: HDU, layout: Layout, ctx: dict) -> np.ndarray
         except ColumnFormatError as exc:
             raise CodecError(f"bad compressed TFORM: {exc}", **ctx, column=col.name) from exc
         if not d.is_vla or d.vla_code != "B":
-            raise CodecError("compressed column is not a 1QB/1PB byte array", **ctx,
-                             column=col.name)
+            raise CodecError(
+                "compressed column is not a 1QB/1PB byte array", **ctx, column=col.name
+            )
         kinds.append(d)
     if naxis1 != sum(k.nbytes for k in kinds):
         raise CodecError(f"NAXIS1={naxis1} does not match the 1QB/1PB columns", **ctx)
@@ -83,8 +85,14 @@ def read_descriptors(fd: int, hdu: HDU, layout: Layout, ctx: dict) -> np.ndarray
 def _desc_dtype(kinds: list[Column], naxis1: int) -> np.dtype:
     formats = [(">i8" if k.code == "Q" else ">i4", (2,)) for k in kinds]
     offsets = np.cumsum([0] + [k.nbytes for k in kinds])[:-1].tolist()
-    return np.dtype({"names": [f"f{i}" for i in range(len(kinds))], "formats": formats,
-                     "offsets": offsets, "itemsize": naxis1})
+    return np.dtype(
+        {
+            "names": [f"f{i}" for i in range(len(kinds))],
+            "formats": formats,
+            "offsets": offsets,
+            "itemsize": naxis1,
+        }
+    )
 
 
 def heap_bounds(hdu: HDU, layout_ntiles_bytes: int, ctx: dict) -> tuple[int, int]:
@@ -95,8 +103,9 @@ def heap_bounds(hdu: HDU, layout_ntiles_bytes: int, ctx: dict) -> tuple[int, int
     return hdu.data_start + theap, hdu.data_start + hdu.data_size
 
 
-def read_tiles(fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: int,
-               stop: int, ctx: dict) -> np.ndarray:
+def read_tiles(
+    fd: int, hdu: HDU, layout: Layout, columns: list[Column], start: int, stop: int, ctx: dict
+) -> np.ndarray:
     """Rows [start, stop) of the selected columns, decompressing only the tiles needed."""
     out = np.empty(stop - start, dtype=output_dtype(columns))
     if stop <= start or not columns:
@@ -140,8 +149,12 @@ class _Fetcher:
     def _check(self, t: int, i: int, length: int, offset: int) -> None:
         if length < 0 or offset < 0 or self.heap_start + offset + length > self.data_end:
             name = self.layout.columns[i].name
-            raise CodecError(f"descriptor (length {length}, offset {offset}) points outside "
-                             "the heap", **self.ctx, column=name, tile=t)
+            raise CodecError(
+                f"descriptor (length {length}, offset {offset}) points outside the heap",
+                **self.ctx,
+                column=name,
+                tile=t,
+            )
 
     def __call__(self, t: int, i: int) -> bytes:
         length, offset = int(self.desc[t, i, 0]), int(self.desc[t, i, 1])
@@ -155,8 +168,9 @@ class _Fetcher:
         return pread_exact(self.fd, length, self.heap_start + offset, self.ctx)
 
 
-def decode_cell(buf: bytes, algorithm: str, col: Column, nr: int, ctx: dict,
-                fetch: _Fetcher) -> np.ndarray:
+def decode_cell(
+    buf: bytes, algorithm: str, col: Column, nr: int, ctx: dict, fetch: _Fetcher
+) -> np.ndarray:
     """Decode one column of one tile into its user form (nr rows)."""
     codec = ALGORITHMS.get(algorithm)
     if codec is None:
@@ -171,8 +185,9 @@ def decode_cell(buf: bytes, algorithm: str, col: Column, nr: int, ctx: dict,
     return storage_to_user(col, values.reshape(nr, col.count))
 
 
-def _decode_vla_cell(buf: bytes, codec: type, col: Column, nr: int, ctx: dict,
-                     fetch: _Fetcher) -> np.ndarray:
+def _decode_vla_cell(
+    buf: bytes, codec: type, col: Column, nr: int, ctx: dict, fetch: _Fetcher
+) -> np.ndarray:
     """Variable-length arrays of one tile (fpack's layout, reference section 5)."""
     dsize = 8 if col.code == "P" else 16
     try:
@@ -189,8 +204,9 @@ def _decode_vla_cell(buf: bytes, codec: type, col: Column, nr: int, ctx: dict,
     return out
 
 
-def _decode_one_vla(elem: Column, codec: type, nelem: int, clen: int, off: int, ctx: dict,
-                    fetch: _Fetcher):
+def _decode_one_vla(
+    elem: Column, codec: type, nelem: int, clen: int, off: int, ctx: dict, fetch: _Fetcher
+):
     width = elem.storage_dtype.itemsize
     count = (nelem + 7) // 8 if elem.code == "X" else nelem
     if nelem < 0 or clen < 0 or off < 0 or off + clen > fetch.data_end - fetch.heap_start:

@@ -45,12 +45,44 @@ ALIASES = {"GZIP": ("GZIP_1", "GZIP_1"), "ZSTD": ("ZSTD_2", "ZSTD_1")}
 
 # Keywords that describe the table layout; users cannot set them through ``header=``.
 RESERVED_KEYWORDS = frozenset(
-    "SIMPLE BITPIX NAXIS NAXIS1 NAXIS2 EXTEND XTENSION PCOUNT GCOUNT TFIELDS THEAP END "
-    "CHECKSUM DATASUM ZTABLE ZTILELEN ZNAXIS1 ZNAXIS2 ZPCOUNT ZHEAPPTR ZTHEAP ZHECKSUM "
-    "ZDATASUM".split()
+    [
+        "SIMPLE",
+        "BITPIX",
+        "NAXIS",
+        "NAXIS1",
+        "NAXIS2",
+        "EXTEND",
+        "XTENSION",
+        "PCOUNT",
+        "GCOUNT",
+        "TFIELDS",
+        "THEAP",
+        "END",
+        "CHECKSUM",
+        "DATASUM",
+        "ZTABLE",
+        "ZTILELEN",
+        "ZNAXIS1",
+        "ZNAXIS2",
+        "ZPCOUNT",
+        "ZHEAPPTR",
+        "ZTHEAP",
+        "ZHECKSUM",
+        "ZDATASUM",
+    ]
 )
-RESERVED_PREFIXES = ("TTYPE", "TFORM", "TUNIT", "TNULL", "TZERO", "TSCAL", "TDIM", "ZFORM",
-                     "ZCTYP", "NAXIS")
+RESERVED_PREFIXES = (
+    "TTYPE",
+    "TFORM",
+    "TUNIT",
+    "TNULL",
+    "TZERO",
+    "TSCAL",
+    "TDIM",
+    "ZFORM",
+    "ZCTYP",
+    "NAXIS",
+)
 
 # Threads for tile encode/decode (zlib, zstd and the numba kernels release the GIL).
 THREADS = 2

@@ -26,8 +26,7 @@ MAKERS = {
     "int64": lambda rng, n: rng.integers(-(2**62), 2**62, n),
     "float32": lambda rng, n: rng.normal(18, 2, n).astype(np.float32),
     "float64": lambda rng, n: rng.uniform(0, 360, n),
-    "S8": lambda rng, n: np.array([b"obj%05d" % v for v in rng.integers(0, 99999, n)],
-                                  dtype="S8"),
+    "S8": lambda rng, n: np.array([b"obj%05d" % v for v in rng.integers(0, 99999, n)], dtype="S8"),
     "vec3f": lambda rng, n: rng.normal(size=(n, 3)).astype(np.float32),
     "vec2i": lambda rng, n: rng.integers(-1000, 1000, (n, 2)).astype(np.int32),
 }
@@ -63,8 +62,13 @@ def rng(request) -> np.random.Generator:
 @pytest.fixture(scope="session")
 def helpers() -> types.SimpleNamespace:
     """Helper functions (conftest is not importable under --import-mode=importlib)."""
-    return types.SimpleNamespace(make_table=make_table, assert_same=assert_same,
-                                 run_tool=run_tool, samples=SAMPLES, makers=MAKERS)
+    return types.SimpleNamespace(
+        make_table=make_table,
+        assert_same=assert_same,
+        run_tool=run_tool,
+        samples=SAMPLES,
+        makers=MAKERS,
+    )
 
 
 @pytest.fixture

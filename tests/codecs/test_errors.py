@@ -8,10 +8,10 @@ import shutil
 
 import numpy as np
 import pytest
+from dvo.codecs import read_table, table_info, verify_checksums, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvo.codecs import read_header, read_table, table_info, verify_checksums, write_table
 from dvo.errors import CodecError
 
 KINDS = ["int32", "float32", "float64", "S8", "int16"]
@@ -63,18 +63,21 @@ def test_truncated_file(table, keep):
         read_table(path)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("ZTILELEN", "0", "ZTILELEN"),
-    ("ZTILELEN", "7", "NAXIS2=3 does not match"),
-    ("ZNAXIS2", "99999", "does not match"),
-    ("ZNAXIS1", "3", "ZNAXIS1=3"),
-    ("ZFORM2", "'9Y'", "unsupported TFORM"),
-    ("ZFORM1", None, "ZFORM1 is missing"),
-    ("ZCTYP3", "'LZMA_9'", "unknown compression algorithm 'LZMA_9'"),
-    ("TFORM1", "'1QJ(9)'", "not a 1QB/1PB"),
-    ("NAXIS1", "999", "data unit needs"),
-    ("ZNAXIS2", "'abc'", "wrong type"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("ZTILELEN", "0", "ZTILELEN"),
+        ("ZTILELEN", "7", "NAXIS2=3 does not match"),
+        ("ZNAXIS2", "99999", "does not match"),
+        ("ZNAXIS1", "3", "ZNAXIS1=3"),
+        ("ZFORM2", "'9Y'", "unsupported TFORM"),
+        ("ZFORM1", None, "ZFORM1 is missing"),
+        ("ZCTYP3", "'LZMA_9'", "unknown compression algorithm 'LZMA_9'"),
+        ("TFORM1", "'1QJ(9)'", "not a 1QB/1PB"),
+        ("NAXIS1", "999", "data unit needs"),
+        ("ZNAXIS2", "'abc'", "wrong type"),
+    ],
+)
 def test_wrong_or_missing_z_keywords(table, key, value, message):
     path, _ = table
     _edit_card(path, key, value)
@@ -178,18 +181,25 @@ def _outcome(path, data, verify):
     except CodecError as err:
         assert str(path) in str(err)
         return "error"
-    same = all(np.array_equal(got[k], data[k], equal_nan=got[k].dtype.kind == "f")
-               for k in data if k in (got.dtype.names or ()))
+    same = all(
+        np.array_equal(got[k], data[k], equal_nan=got[k].dtype.kind == "f")
+        for k in data
+        if k in (got.dtype.names or ())
+    )
     return "same" if same and got.dtype.names == tuple(data) else "different"
 
 
-_SETTINGS = settings(max_examples=60, deadline=5000,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+_SETTINGS = settings(
+    max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @_SETTINGS
-@given(codec=st.sampled_from(["GZIP_1", "GZIP_2", "RICE_1", "ZSTD", "NOCOMPRESS", "none"]),
-       where=st.floats(0, 1, exclude_max=True), bit=st.integers(0, 7))
+@given(
+    codec=st.sampled_from(["GZIP_1", "GZIP_2", "RICE_1", "ZSTD", "NOCOMPRESS", "none"]),
+    where=st.floats(0, 1, exclude_max=True),
+    bit=st.integers(0, 7),
+)
 def test_random_bit_flip_anywhere(tmp_path_factory, helpers, codec, where, bit):
     """Without verify: CodecError or a result, never another exception; with verify the
     flip is always caught unless it is outside the HDU read (the primary HDU)."""
@@ -205,10 +215,12 @@ def test_random_bit_flip_anywhere(tmp_path_factory, helpers, codec, where, bit):
 
 
 @_SETTINGS
-@given(codec=st.sampled_from(["GZIP_1", "GZIP_2", "ZSTD"]), where=st.floats(0, 1,
-       exclude_max=True), value=st.integers(0, 255))
-def test_random_heap_corruption_of_checked_codecs(tmp_path_factory, helpers, codec, where,
-                                                  value):
+@given(
+    codec=st.sampled_from(["GZIP_1", "GZIP_2", "ZSTD"]),
+    where=st.floats(0, 1, exclude_max=True),
+    value=st.integers(0, 255),
+)
+def test_random_heap_corruption_of_checked_codecs(tmp_path_factory, helpers, codec, where, value):
     """GZIP (CRC32) and ZSTD (content checksum) detect heap damage even without verify.
 
     A change that leaves the data intact (gzip header mtime/OS bytes) may pass unnoticed.
@@ -227,8 +239,9 @@ def test_random_heap_corruption_of_checked_codecs(tmp_path_factory, helpers, cod
     assert _outcome(path, data, verify=False) in ("error", "same")
 
 
-@settings(max_examples=30, deadline=5000,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(frac=st.floats(0, 1, exclude_max=True))
 def test_random_truncation(tmp_path_factory, helpers, frac):
     data = helpers.make_table(np.random.default_rng(9), 1500, KINDS)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 
+import dvo.codecs._tiled as tiled
 import fitsio
 import numpy as np
 import pytest
+from dvo.codecs import (
+    append_table,
+    read_header,
+    read_table,
+    table_info,
+    verify_checksums,
+    write_table,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dvo.codecs._tiled as tiled
-from dvo.codecs import (append_table, read_header, read_table, table_info, verify_checksums,
-                        write_table)
 from dvo.errors import CodecError
 
 KINDS = ["int32", "float32", "float64", "S8", "int16", "vec3f"]
@@ -68,10 +74,14 @@ def test_partial_read_reads_few_bytes(big, monkeypatch):
     assert heap_bytes < os.path.getsize(path) / 20
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(start=st.integers(-10000, 10000), stop=st.integers(-10000, 10000),
-       cols=st.lists(st.sampled_from(KINDS), min_size=1, max_size=3, unique=True))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.integers(-10000, 10000),
+    stop=st.integers(-10000, 10000),
+    cols=st.lists(st.sampled_from(KINDS), min_size=1, max_size=3, unique=True),
+)
 def test_slice_read_equals_slice_of_full_read(big, helpers, start, stop, cols):
     path, data = big
     got = read_table(path, columns=cols, rows=slice(start, stop))

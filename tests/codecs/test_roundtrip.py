@@ -8,16 +8,29 @@ import fitsio
 import numpy as np
 import pytest
 from astropy.io import fits
+from dvo.codecs import read_header, read_table, table_info, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dvo.codecs import read_header, read_table, table_info, write_table
 from dvo.errors import CodecError
 
 STANDARD = ["GZIP_1", "GZIP_2", "RICE_1"]
 ALL_CODECS = [*STANDARD, "NOCOMPRESS", "ZSTD", "ZSTD_1", "default", "none"]
-KINDS = ["bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "float32",
-         "float64", "S8", "vec3f", "vec2i"]
+KINDS = [
+    "bool",
+    "uint8",
+    "int8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "float32",
+    "float64",
+    "S8",
+    "vec3f",
+    "vec2i",
+]
 
 
 def _fitsio_equal(helpers, got, want):
@@ -73,10 +86,21 @@ def test_funpack_reads_our_compressed_tables(tmp_path, rng, helpers, cfitsio, co
 def test_header_keywords_units_nulls_round_trip(tmp_path, rng, helpers):
     data = helpers.make_table(rng, 100, ["int32", "float32"])
     path = tmp_path / "t.fits"
-    extra = [("SURVEY", "PS1", "the survey"), ("NIGHT", 57000, ""), ("ZP", 25.5, "zero point"),
-             ("CALIB", True, "")]
-    write_table(path, data, header=extra, primary_header={"ORIGIN": "dvo"},
-                units={"float32": "mag"}, nulls={"int32": -1}, extname="MEASURE")
+    extra = [
+        ("SURVEY", "PS1", "the survey"),
+        ("NIGHT", 57000, ""),
+        ("ZP", 25.5, "zero point"),
+        ("CALIB", True, ""),
+    ]
+    write_table(
+        path,
+        data,
+        header=extra,
+        primary_header={"ORIGIN": "dvo"},
+        units={"float32": "mag"},
+        nulls={"int32": -1},
+        extname="MEASURE",
+    )
     for ext in (1, "MEASURE", "measure"):
         h = read_header(path, ext=ext)
         assert [h[k] for k in ("SURVEY", "NIGHT", "ZP", "CALIB")] == ["PS1", 57000, 25.5, True]
@@ -104,8 +128,13 @@ def test_per_column_choice_and_fallbacks(tmp_path, rng, helpers):
     path = tmp_path / "t.fits"
     write_table(path, data, compression={"int32": "GZIP_2", "float64": "zstd"})
     algos = table_info(path).algorithms
-    assert algos == {"int32": "GZIP_2", "float64": "ZSTD_2", "S8": "GZIP_1", "int64": "GZIP_2",
-                     "uint8": "RICE_1"}
+    assert algos == {
+        "int32": "GZIP_2",
+        "float64": "ZSTD_2",
+        "S8": "GZIP_1",
+        "int64": "GZIP_2",
+        "uint8": "RICE_1",
+    }
     write_table(path, data, compression="RICE_1")  # applied where it can be
     assert table_info(path).algorithms["float64"] == "GZIP_2"
     with pytest.raises(CodecError, match="cannot encode"):
@@ -140,11 +169,18 @@ def test_empty_table(tmp_path):
 _column_kind = st.sampled_from(KINDS)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
-@given(kinds=st.lists(_column_kind, min_size=1, max_size=5, unique=True),
-       n=st.integers(0, 700), tile_rows=st.integers(1, 300),
-       codec=st.sampled_from(ALL_CODECS), seed=st.integers(0, 2**32 - 1))
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    kinds=st.lists(_column_kind, min_size=1, max_size=5, unique=True),
+    n=st.integers(0, 700),
+    tile_rows=st.integers(1, 300),
+    codec=st.sampled_from(ALL_CODECS),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_tables_round_trip(tmp_path, helpers, kinds, n, tile_rows, codec, seed):
     data = helpers.make_table(np.random.default_rng(seed), n, kinds)
     path = tmp_path / "h.fits"
