@@ -91,7 +91,7 @@ def read_skytable(cls, path: str | Path):
         raise SkyTableError(f"{path}: missing columns {missing}")
     if not np.array_equal(rec["INDEX"], np.arange(len(rec))):
         raise SkyTableError(f"{path}: INDEX is not the row number")
-    name = np.char.strip(np.char.decode(rec["NAME"], "ascii"))
+    name = np.char.strip(rec["NAME"].astype(str))  # fitsio may give bytes or str
     if not safe_names(name).all():
         raise SkyTableError(f"{path}: unsafe partition name {name[~safe_names(name)][0]!r}")
     cols = {attr: rec[col] for col, attr, _ in _MAP}

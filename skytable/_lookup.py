@@ -14,7 +14,7 @@ import healpy as hp
 import numpy as np
 from dvo.skytable import _kernels
 from dvo.skytable._sphere import box_max_dot, radec_to_vec
-from dvo.skytable.regions import Cone, Region
+from dvo.skytable.regions import Region
 
 from dvo.errors import SkyTableError
 
@@ -25,6 +25,7 @@ __all__ = ["check_points", "lookup", "contains", "partitions_in", "near", "child
 
 BAD_NAN = "coordinates must not be NaN or infinite"
 BAD_DEC = "dec must lie in [-90, 90]"
+BAD_RADIUS = "radius must be finite and lie in [0, 180] deg"
 
 
 def check_points(ra, dec) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +55,8 @@ def _stop_mask(st: SkyTable, level: int | None) -> np.ndarray:
 
 def _hpx_rows(st: SkyTable, order: int, pix: np.ndarray) -> np.ndarray:
     lo, hi = st._depth_range(order)
+    if hi - lo == 12 * 4**order:  # complete order: rows are the pixels in order
+        return lo + pix
     keys = st.hpx_pix[lo:hi]
     pos = np.minimum(np.searchsorted(keys, pix), max(hi - lo - 1, 0))
     found = (hi > lo) & (keys[pos] == pix) if hi > lo else np.zeros(pix.shape, bool)
@@ -118,16 +121,19 @@ def partitions_in(st: SkyTable, region: Region) -> np.ndarray:
     return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def _pairs_near(st: SkyTable, vec: np.ndarray, cos_r: float) -> tuple[np.ndarray, np.ndarray]:
-    """All (point, partition) pairs whose box comes within the radius (tree descent)."""
+def _pairs_near(st: SkyTable, vec: np.ndarray, cos_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (point, partition) pairs whose box comes within the radius (tree descent).
+
+    ``cos_r`` holds the cosine of each point's radius.
+    """
     roots = st._roots
     pt = np.repeat(np.arange(len(vec)), roots.size)
     row = np.tile(roots, len(vec))
-    out_pt, out_row = [], []
+    out_pt, out_row = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     while row.size:
         ok = (
             box_max_dot(st.r_min[row], st.r_max[row], st.d_min[row], st.d_max[row], vec[pt])
-            >= cos_r - 1e-12
+            >= cos_r[pt] - 1e-12
         )
         pt, row = pt[ok], row[ok]
         leaf = st.has_table[row]
@@ -140,52 +146,64 @@ def _pairs_near(st: SkyTable, vec: np.ndarray, cos_r: float) -> tuple[np.ndarray
     return np.concatenate(out_pt), np.concatenate(out_row)
 
 
-def _offsets(ra, dec, dist, n):
-    """n points at distance ``dist`` (deg) around each point, shape (len(ra), n)."""
-    az = np.radians(np.arange(n) * (360.0 / n))[None, :]
-    d, r = np.radians(dec)[:, None], np.radians(dist)
-    sd = np.sin(d) * np.cos(r) + np.cos(d) * np.sin(r) * np.cos(az)
-    dd = np.arcsin(np.clip(sd, -1.0, 1.0))
-    da = np.arctan2(np.sin(az) * np.sin(r) * np.cos(d), np.cos(r) - np.sin(d) * sd)
-    return np.mod(ra[:, None] + np.degrees(da), 360.0), np.degrees(dd)
-
-
 def _edge_points_hpx(st, ra, dec, own, radius) -> tuple[np.ndarray, np.ndarray] | None:
-    """HEALPix fast path: points whose 16 samples at 1.2 r stay in their own partition
-    keep only it; the others get the partitions of their max-order pixel's 8 neighbours."""
+    """HEALPix fast path, or None when the radius is too large for it.
+
+    A point lies farther than the radius from its partition's edge if its pixel at a fine
+    order (whose pixels are at least 3 radii wide) is not on the border of the partition's
+    sub-grid of fine pixels. The other points get the partitions of the 8 neighbours of
+    their pixel at the deepest partition order (a superset of what they touch).
+    """
     top = int(st.depth[st.has_table].max())
-    if 1.2 * radius > 0.25 * np.degrees(hp.nside2resol(2**top)):
+    rmax = float(radius.max()) if radius.size else 0.0
+    fine = top + 1
+    while fine < 29 and np.degrees(hp.nside2resol(2 ** (fine + 1))) >= 3 * rmax:
+        fine += 1
+    if np.degrees(hp.nside2resol(2**fine)) < 3 * rmax:
         return None
-    sra, sdec = _offsets(ra, dec, 1.2 * radius, 16)
-    sra[sra >= 360.0] = 0.0
-    same = lookup(st, sra.ravel(), sdec.ravel(), None).reshape(sra.shape) == own[:, None]
-    edge = np.flatnonzero(~same.all(axis=1))
+    x, y, _ = hp.pix2xyf(2**fine, hp.ang2pix(2**fine, ra, dec, nest=True, lonlat=True), nest=True)
+    size = np.left_shift(np.int64(1), fine - st.depth[own].astype(np.int64))
+    xl, yl = x & (size - 1), y & (size - 1)
+    edge = np.flatnonzero((xl == 0) | (yl == 0) | (xl == size - 1) | (yl == size - 1))
     nside = 2**top
     pix = hp.ang2pix(nside, ra[edge], dec[edge], nest=True, lonlat=True)
-    nb = hp.get_all_neighbours(nside, pix, nest=True).T  # (m, 8), -1 where missing
+    nb = hp.get_all_neighbours(nside, pix, nest=True).T.ravel()  # -1 where missing
     pt = np.repeat(edge, 8)
-    nb = nb.ravel()
     pt, nb = pt[nb >= 0], nb[nb >= 0]
     nra, ndec = hp.pix2ang(nside, nb, nest=True, lonlat=True)
     return pt, lookup(st, np.mod(nra, 360.0), ndec, None)
 
 
-def near(st: SkyTable, ra, dec, radius: float) -> tuple[np.ndarray, np.ndarray]:
+def _check_radius(radius, n: int) -> np.ndarray:
+    r = np.asarray(radius, dtype=np.float64)
+    if r.ndim > 1 or (r.ndim == 1 and r.size != n):
+        raise SkyTableError(f"radius must be a scalar or one value per point ({n})")
+    if not np.isfinite(r).all() or (r < 0).any() or (r > 180).any():
+        raise SkyTableError(BAD_RADIUS)
+    return np.broadcast_to(r, (n,))
+
+
+def near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
     """(point, partition) pairs whose box comes within ``radius`` deg; see SkyTable.near."""
     ra, dec = check_points(ra, dec)
-    Cone(0.0, 0.0, radius)  # validates the radius
+    radius = _check_radius(radius, ra.size)
     own = lookup(st, ra, dec, None)
+    cos_r = np.cos(np.radians(radius))
     if st.scheme.value == "gsc":
         margin = np.empty(ra.size)
         _kernels.box_margin(ra, dec, own, st.r_min, st.r_max, st.d_min, st.d_max, margin)
         edge = np.flatnonzero(margin <= radius)
-        extra = _pairs_near(st, radec_to_vec(ra[edge], dec[edge]), np.cos(np.radians(radius)))
+        extra = _pairs_near(st, radec_to_vec(ra[edge], dec[edge]), cos_r[edge])
         extra = (edge[extra[0]], extra[1])
     else:
         extra = _edge_points_hpx(st, ra, dec, own, radius)
         if extra is None:
-            extra = _pairs_near(st, radec_to_vec(ra, dec), np.cos(np.radians(radius)))
-    pt = np.concatenate([np.arange(ra.size), extra[0]])
-    row = np.concatenate([own, extra[1]])
-    key = np.unique(pt * np.int64(len(st)) + row)
-    return key // len(st), key % len(st)
+            extra = _pairs_near(st, radec_to_vec(ra, dec), cos_r)
+    n = np.int64(len(st))
+    ekey = extra[0] * n + extra[1]
+    ekey = ekey[extra[1] != own[extra[0]]]
+    key = np.arange(ra.size, dtype=np.int64) * n + own
+    if ekey.size:
+        key = np.sort(np.concatenate([key, ekey]))
+        key = key[np.concatenate([[True], np.diff(key) != 0])]
+    return key // n, key % n

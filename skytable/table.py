@@ -323,10 +323,12 @@ class SkyTable:
         """Sorted INDEX of every partition the region touches (plus a few near its edges)."""
         return _lookup.partitions_in(self, region)
 
-    def near(self, ra, dec, radius_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    def near(self, ra, dec, radius_deg) -> tuple[np.ndarray, np.ndarray]:
         """All (point, partition) pairs where the partition comes within ``radius_deg``.
 
-        Always includes each point's own partition; sorted by point then partition. GSC:
+        ``radius_deg`` is a scalar or one radius per point (so this is also a vectorised
+        cone-to-partitions lookup). Always includes each point's own partition; sorted by
+        point then partition. GSC:
         exact on the boxes. HEALPix: a point within the radius of its pixel's edge gets the
         pixels around it (a superset); radii above a quarter pixel use the stored boxes.
 
@@ -337,4 +339,4 @@ class SkyTable:
         >>> pt.tolist(), st.name[part].tolist()
         ([0, 0, 0, 0, 1], ['s0000/4703', 's0000/4710', 'n0000/0003', 'n0000/0010', 'n0000/0005'])
         """
-        return _lookup.near(self, ra, dec, float(radius_deg))
+        return _lookup.near(self, ra, dec, radius_deg)
