@@ -141,8 +141,11 @@ def flat_eval(
     cells = grid.shape[-1]
     ix = np.clip(np.floor((x + 0.5) * cells / CHIP_NX).astype(np.int64), 0, cells - 1)
     iy = np.clip(np.floor((y + 0.5) * cells / CHIP_NY).astype(np.int64), 0, cells - 1)
-    u, v = chip_uv(x, y)
-    return grid[chip, iy, ix] + poly_eval(smooth[chip], u, v)
+    out = grid[chip, iy, ix]
+    if np.any(smooth):
+        u, v = chip_uv(x, y)
+        out = out + poly_eval(smooth[chip], u, v)
+    return out
 
 
 def field_radius(chips: tuple[str, ...]) -> float:

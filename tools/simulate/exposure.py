@@ -30,10 +30,11 @@ import numpy as np
 
 from dvo.gpc1 import CHIP_NX, CHIP_NY, FILTERS, PIXEL_SCALE
 
-from .camera import PITCH_X, PITCH_Y, cd_matrix, chip_crpix, chip_uv, chip_xy, flat_eval, poly_eval
+from ._kernels import observe_pixels, project_candidates
+from .camera import PITCH_X, PITCH_Y, cd_matrix, chip_crpix, chip_xy, flat_eval
 from .config import SurveyConfig
-from .sky import radec_to_vec, tan_deproject, tan_project
-from .stars import StarIndex, apparent, variability
+from .sky import radec_to_vec, tan_deproject, tangent_basis
+from .stars import MAS, StarIndex, variability
 
 __all__ = ["ChipSet", "ExposureModel", "simulate_exposure"]
 
@@ -77,32 +78,11 @@ class ExposureModel:
     epoch_mjd: float
 
 
-def _on_chips(chips: ChipSet, m: ExposureModel, xi: np.ndarray, eta: np.ndarray):
-    """Chip index and ideal zero-based pixels of tangent-plane positions (deg); -1 off chips."""
-    cdinv = np.linalg.inv(cd_matrix(float(m.exp["posangle"])))
-    L = cdinv[0, 0] * xi + cdinv[0, 1] * eta
-    M = cdinv[1, 0] * xi + cdinv[1, 1] * eta
-    cx = np.floor(L / PITCH_X + 4.0).astype(np.int64)
-    cy = np.floor(M / PITCH_Y + 4.0).astype(np.int64)
-    inside = (cx >= 0) & (cx < 8) & (cy >= 0) & (cy < 8)
-    chip = np.where(inside, chips.lut[np.clip(cx, 0, 7), np.clip(cy, 0, 7)], -1)
-    chip = np.where((chip >= 0) & m.live[np.maximum(chip, 0)], chip, -1)
-    x = L - (cx - 3.5) * PITCH_X + (CHIP_NX - 1) / 2
-    y = M - (cy - 3.5) * PITCH_Y + (CHIP_NY - 1) / 2
-    return chip, x, y
-
-
 def _observe_pixels(m: ExposureModel, chip, x, y, offset_arcsec: np.ndarray):
-    """Measured pixels with D(u, v) + noise (arcsec, (n, 2) xi/eta) added, solved by iteration."""
+    """Measured pixels with D(u, v) + noise (arcsec, (n, 2) xi/eta) added, as float32."""
     cdinv = np.linalg.inv(cd_matrix(float(m.exp["posangle"]))) / 3600.0
-    coeffs = m.dist[chip]
-    xo, yo = x, y
-    for _ in range(4):
-        u, v = chip_uv(xo, yo)
-        dxi = poly_eval(coeffs[:, 0], u, v) + offset_arcsec[:, 0]
-        deta = poly_eval(coeffs[:, 1], u, v) + offset_arcsec[:, 1]
-        xo = x + cdinv[0, 0] * dxi + cdinv[0, 1] * deta
-        yo = y + cdinv[1, 0] * dxi + cdinv[1, 1] * deta
+    hx, hy = (CHIP_NX - 1) / 2, (CHIP_NY - 1) / 2
+    xo, yo = observe_pixels(x, y, chip, m.dist, offset_arcsec, cdinv, hx, hy, 4)
     return xo.astype(np.float32), yo.astype(np.float32)
 
 
@@ -142,38 +122,48 @@ def pos_sigma(config: SurveyConfig, exp: np.void, snr: np.ndarray) -> np.ndarray
     return np.hypot(config.centroid_k * exp["fwhm"] / snr, config.centroid_floor)
 
 
-def _stars_on_chips(config, chips: ChipSet, m: ExposureModel, stars, index: StarIndex, radius):
-    """Candidate stars projected: (idx, chip, ideal x, ideal y, unit vectors) of those on chips."""
+def _stars_on_chips(config, chips: ChipSet, m: ExposureModel, index: StarIndex, radius):
+    """Stars on live chips: (idx, chip, ideal x, ideal y, apparent ra, apparent dec)."""
     e = m.exp
-    cand = index.query(float(e["ra"]), float(e["dec"]), radius)
+    ra0, dec0 = float(e["ra"]), float(e["dec"])
+    cand = index.query(ra0, dec0, radius)
     earth = np.array([e["earth_x"], e["earth_y"], e["earth_z"]])
-    vec = apparent(stars, cand, float(e["mjd"]), earth, m.epoch_mjd)
-    centre = radec_to_vec(np.array([e["ra"]]), np.array([e["dec"]]))[0]
-    keep = vec @ centre > np.cos(np.radians(radius))
-    cand, vec = cand[keep], vec[keep]
-    xi, eta = tan_project(vec, float(e["ra"]), float(e["dec"]))
-    chip, x, y = _on_chips(chips, m, xi, eta)
-    on = chip >= 0
-    return cand[on], chip[on], x[on], y[on], vec[on]
+    east, north = tangent_basis(np.array([ra0]), np.array([dec0]))
+    basis = np.stack([radec_to_vec(np.array([ra0]), np.array([dec0]))[0], east[0], north[0]])
+    dt_mas = (float(e["mjd"]) - m.epoch_mjd) / 365.25 * MAS
+    cdinv = np.linalg.inv(cd_matrix(float(e["posangle"])))
+    geom = np.array([PITCH_X, PITCH_Y, (CHIP_NX - 1) / 2, (CHIP_NY - 1) / 2])
+    return project_candidates(
+        cand,
+        index.p,
+        index.east,
+        index.north,
+        index.pm,
+        index.parallax,
+        dt_mas,
+        earth,
+        basis,
+        np.cos(np.radians(radius)),
+        cdinv,
+        geom,
+        chips.lut,
+        m.live,
+    )
 
 
 def _real(config, chips, m: ExposureModel, stars, index, radius, rng) -> dict[str, np.ndarray]:
     """Detections of real stars (unsorted), with their truth."""
     e = m.exp
-    idx, chip, x, y, vec = _stars_on_chips(config, chips, m, stars, index, radius)
-    m_true = stars[f"mag_{e['filter']}"][idx] + variability(stars, idx, float(e["mjd"]))
+    idx, chip, x, y, ra_t, dec_t = _stars_on_chips(config, chips, m, index, radius)
+    m_true = stars[f"mag_{e['filter']}"][idx]
+    if config.variable_fraction > 0:
+        m_true = m_true + variability(stars, idx, float(e["mjd"]))
     _, snr0, _ = noise_model(config, e, inst_mag(config, m, m_true, chip, x, y, flat=False))
     sig_pos = pos_sigma(config, e, snr0)
     noise = rng.normal(size=(len(idx), 2)) * sig_pos[:, None]
     xo, yo = _observe_pixels(m, chip, x, y, noise)
     mag0 = inst_mag(config, m, m_true, chip, xo, yo)
-    ra_t, dec_t = _radec(vec)
     return _measure(config, m, rng, idx, chip, xo, yo, mag0, sig_pos, ra_t, dec_t)
-
-
-def _radec(vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ra = np.degrees(np.arctan2(vec[:, 1], vec[:, 0])) % 360.0
-    return ra, np.degrees(np.arcsin(np.clip(vec[:, 2], -1.0, 1.0)))
 
 
 def _measure(config, m, rng, star_id, chip, xo, yo, mag0, sig_pos, ra_t, dec_t):

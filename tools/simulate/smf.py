@@ -8,6 +8,7 @@ is assembled in memory and written once through a temporary file and ``os.replac
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,42 @@ def dtype_of(columns: list[tuple[str, str]]) -> np.dtype:
     return np.dtype([(n, _F[t]) for n, t in columns])
 
 
+def pack_records(columns: list[tuple[str, str]], n: int, values: dict) -> np.ndarray:
+    """n big-endian records (dtype of ``columns``) from per-column scalars or arrays.
+
+    Missing columns are zero. The rows are built as 4-byte words, column by column in native
+    order (contiguous writes), then transposed and byte-swapped once: a double is stored as
+    its high word then its low word, two adjacent shorts as one word, so that a per-word swap
+    yields the FITS big-endian bytes.
+    """
+    dtype = dtype_of(columns)
+    words = np.zeros((dtype.itemsize // 4, n), np.uint32)
+    for name, form in columns:
+        if name not in values:
+            continue
+        w = dtype.fields[name][1] // 4
+        v = values[name]
+        if form == "E":
+            words[w] = np.asarray(v, np.float32).view(np.uint32) if np.ndim(v) else _bits(v, "f4")
+        elif form == "J":
+            words[w] = np.asarray(v, np.int32).view(np.uint32) if np.ndim(v) else _bits(v, "i4")
+        elif form == "D":
+            d = np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64), (n,)))
+            pair = d.view(np.uint32).reshape(n, 2)
+            words[w], words[w + 1] = pair[:, 1], pair[:, 0]
+        else:  # "I": high half if at the start of its word
+            half = np.asarray(v, np.int16).astype(np.uint16).astype(np.uint32)
+            shift = 16 if dtype.fields[name][1] % 4 == 0 else 0
+            words[w] |= half << np.uint32(shift)
+    out = np.ascontiguousarray(words.T)
+    out.byteswap(inplace=True)
+    return out.view(dtype).reshape(n)
+
+
+def _bits(v: object, kind: str) -> np.uint32:
+    return np.array([v], kind).view(np.uint32)[0]
+
+
 def _value(v: object) -> str:
     if isinstance(v, bool | np.bool_):
         return f"{'T' if v else 'F':>20}"
@@ -116,23 +153,32 @@ def empty_image_hdu(extname: str, cards: list[tuple]) -> bytes:
     return header_bytes(base + cards + [("EXTNAME", extname)])
 
 
-def table_hdu(extname: str, columns: list[tuple[str, str]], rows: np.ndarray, cards=()) -> bytes:
-    """A BINTABLE HDU of big-endian records ``rows`` (dtype of ``columns``)."""
-    head = [
-        ("XTENSION", "BINTABLE"),
-        ("BITPIX", 8),
-        ("NAXIS", 2),
-        ("NAXIS1", rows.dtype.itemsize),
-        ("NAXIS2", len(rows)),
-        ("PCOUNT", 0),
-        ("GCOUNT", 1),
-        ("TFIELDS", len(columns)),
-    ]
+@lru_cache(maxsize=16)
+def _column_cards(columns: tuple[tuple[str, str], ...]) -> str:
+    """The fixed cards after NAXIS2 of a BINTABLE with these columns (cached)."""
+    head = [("PCOUNT", 0), ("GCOUNT", 1), ("TFIELDS", len(columns))]
     for k, (name, form) in enumerate(columns, 1):
         head += [(f"TTYPE{k}", name), (f"TFORM{k}", f"1{form}")]
+    return "".join(card(*c) for c in head)
+
+
+def table_hdu(extname: str, columns: list[tuple[str, str]], rows: np.ndarray, cards=()) -> bytes:
+    """A BINTABLE HDU of big-endian records ``rows`` (dtype of ``columns``)."""
+    text = (
+        card("XTENSION", "BINTABLE")
+        + card("BITPIX", 8)
+        + card("NAXIS", 2)
+        + card("NAXIS1", rows.dtype.itemsize)
+        + card("NAXIS2", len(rows))
+        + _column_cards(tuple(columns))
+        + "".join(card(*c) for c in cards)
+        + card("EXTNAME", extname)
+        + f"{'END':<80}"
+    )
+    text += " " * (-len(text) % 2880)
     data = rows.tobytes()
     data += b"\0" * (-len(data) % 2880)
-    return header_bytes(head + list(cards) + [("EXTNAME", extname)]) + data
+    return text.encode("ascii") + data
 
 
 def write_atomic(path: Path, chunks: list[bytes]) -> None:

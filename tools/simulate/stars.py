@@ -97,7 +97,7 @@ def _magnitudes(rng: np.random.Generator, config: SurveyConfig, n: int) -> dict[
 
 
 def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
-    """The true star catalogue (STAR_DTYPE), sorted by star_id = row number.
+    """The true star catalogue (STAR_DTYPE); star_id = row number, rows in HEALPix order.
 
     Parameters
     ----------
@@ -111,7 +111,11 @@ def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
     n = len(v)
     stars = np.zeros(n, STAR_DTYPE)
     stars["star_id"] = np.arange(n)
-    stars["ra"], stars["dec"] = vec_to_radec(v)
+    ra, dec = vec_to_radec(v)
+    order = np.argsort(
+        hp.vec2pix(_INDEX_NSIDE, v[:, 0], v[:, 1], v[:, 2], nest=True), kind="stable"
+    )
+    stars["ra"], stars["dec"] = ra[order], dec[order]
     for f, m in _magnitudes(rng, config, n).items():
         stars[f"mag_{f}"] = m
     pm = rng.normal(0.0, config.pm_sigma, (n, 2))
@@ -129,32 +133,38 @@ def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
 
 
 def apparent(
-    stars: np.ndarray, idx: np.ndarray, mjd: float, earth_au: np.ndarray, epoch_mjd: float
+    index: StarIndex, idx: np.ndarray, mjd: float, earth_au: np.ndarray, epoch_mjd: float
 ) -> np.ndarray:
     """Apparent unit vectors (n, 3) of stars ``idx`` at ``mjd`` (see the module docstring)."""
-    s = stars[idx]
-    p = radec_to_vec(s["ra"], s["dec"])
-    east, north = tangent_basis(s["ra"], s["dec"])
-    dt = (mjd - epoch_mjd) / 365.25
-    e_perp = earth_au[None, :] - (p @ earth_au)[:, None] * p
-    shift = dt * (s["pm_ra"][:, None] * east + s["pm_dec"][:, None] * north)
-    u = p + MAS * (shift - s["parallax"][:, None] * e_perp)
-    return u / np.linalg.norm(u, axis=1)[:, None]
+    p = index.p[idx]
+    dt = (mjd - epoch_mjd) / 365.25 * MAS
+    pm = index.pm[idx]
+    plx = index.parallax[idx] * MAS
+    u = p + dt * (pm[:, :1] * index.east[idx] + pm[:, 1:] * index.north[idx])
+    u -= plx[:, None] * (earth_au[None, :] - (p @ earth_au)[:, None] * p)
+    return u / np.sqrt(np.einsum("ij,ij->i", u, u))[:, None]
 
 
 def variability(stars: np.ndarray, idx: np.ndarray, mjd: float) -> np.ndarray:
     """Magnitude offset of stars ``idx`` at ``mjd`` (0 for constant stars)."""
     s = stars[idx]
+    if not s["is_variable"].any():
+        return np.zeros(len(idx))
     return s["var_amp"] * np.sin(2 * np.pi * mjd / s["var_period"] + s["var_phase"])
 
 
 class StarIndex:
-    """Stars bucketed by HEALPix pixel (nside 64, nested) for disc look-ups."""
+    """Stars bucketed by HEALPix pixel (nside 64, nested) for disc look-ups, with their unit
+    vectors, east/north vectors, proper motions and parallaxes ready for :func:`apparent`."""
 
     def __init__(self, stars: np.ndarray) -> None:
         pix = hp.ang2pix(_INDEX_NSIDE, stars["ra"], stars["dec"], nest=True, lonlat=True)
         self.order = np.argsort(pix, kind="stable")
         self.sorted_pix = pix[self.order]
+        self.p = radec_to_vec(stars["ra"], stars["dec"])
+        self.east, self.north = tangent_basis(stars["ra"], stars["dec"])
+        self.pm = np.stack([stars["pm_ra"], stars["pm_dec"]], axis=1)
+        self.parallax = stars["parallax"].copy()
 
     def query(self, ra: float, dec: float, radius: float) -> np.ndarray:
         """Row numbers of stars possibly within ``radius`` deg of (ra, dec) (a superset)."""

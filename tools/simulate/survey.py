@@ -8,6 +8,7 @@ exposure does not depend on how many came before: 1 stars, 2 exposures, 4 camera
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,10 @@ from .config import SurveyConfig
 from .exposure import ChipSet, ExposureModel, simulate_exposure
 from .reference import make_reference, write_reference
 from .schedule import make_exposures
+from .smf import write_atomic
 from .stars import StarIndex, make_stars, ref_mjd
 from .truth import DETECTION_DTYPE, IMAGE_DTYPE, Truth
-from .writer import write_smf
+from .writer import smf_bytes
 
 __all__ = ["simulate_survey", "smf_path"]
 
@@ -75,7 +77,7 @@ def _detection_rows(exp: np.void, images: np.ndarray, det: dict) -> np.ndarray:
     out["exp_id"] = exp["exp_id"]
     out["imageid"] = images["imageid"][det["chip"]]
     out["chip_index"] = det["chip"]
-    for name in ("ipp_idet", "star_id", "x", "y", "ra", "dec", "ra_true", "dec_true"):
+    for name in ("ipp_idet", "star_id", "x", "y", "ra_true", "dec_true"):
         out[name] = det[name]
     for name in ("pos_sig", "mag", "mag_true", "mag_sig"):
         out[name] = det[name]
@@ -110,18 +112,23 @@ def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool =
     grid, smooth, static = _camera(config, len(chips.names), rng)
     images = make_images(config, exps, chips, static, rng)
     nc, rows, t0 = len(chips.names), [], time.perf_counter()
-    for i, exp in enumerate(exps):
-        img = images[i * nc : (i + 1) * nc]
-        model = ExposureModel(
-            exp, ~img["dead"], img["dzp"], img["dist"], grid, smooth, ref_mjd(config.ref_epoch)
-        )
-        det = simulate_exposure(config, chips, model, stars, index, radius)
-        path = smf_path(outdir, str(exp["exp_name"]))
-        write_smf(path, config.smf_format, exp, chips, img, det, config.with_lensing)
-        img["n_det"] = np.bincount(det["chip"], minlength=nc)
-        rows.append(_detection_rows(exp, img, det))
-        if verbose and (i + 1) % max(1, len(exps) // 10) == 0:
-            print(f"{i + 1}/{len(exps)} exposures, {time.perf_counter() - t0:.1f} s")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for i, exp in enumerate(exps):
+            img = images[i * nc : (i + 1) * nc]
+            epoch = ref_mjd(config.ref_epoch)
+            model = ExposureModel(exp, ~img["dead"], img["dzp"], img["dist"], grid, smooth, epoch)
+            det = simulate_exposure(config, chips, model, stars, index, radius)
+            chunks = smf_bytes(config.smf_format, exp, chips, img, det, config.with_lensing)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write_atomic, smf_path(outdir, str(exp["exp_name"])), chunks)
+            img["n_det"] = np.bincount(det["chip"], minlength=nc)
+            rows.append(_detection_rows(exp, img, det))
+            if verbose and (i + 1) % max(1, len(exps) // 10) == 0:
+                print(f"{i + 1}/{len(exps)} exposures, {time.perf_counter() - t0:.1f} s")
+        if pending is not None:
+            pending.result()
     reference = make_reference(config, stars) if config.reference else None
     if reference is not None:
         write_reference(config, reference, outdir)

@@ -53,19 +53,17 @@ DETECTION_DTYPE = np.dtype(
         ("exp_index", "i4"),
         ("exp_id", "i8"),
         ("imageid", "i8"),
-        ("chip_index", "i4"),
+        ("chip_index", "i2"),
         ("ipp_idet", "i4"),
         ("star_id", "i8"),
         ("x", "f4"),
         ("y", "f4"),
-        ("ra", "f8"),
-        ("dec", "f8"),
         ("ra_true", "f8"),
         ("dec_true", "f8"),
-        ("pos_sig", "f8"),
+        ("pos_sig", "f4"),
         ("mag", "f4"),
         ("mag_true", "f8"),
-        ("mag_sig", "f8"),
+        ("mag_sig", "f4"),
     ]
 )
 

@@ -16,9 +16,18 @@ from dvo.gpc1 import CHIP_NX, CHIP_NY, PIXEL_SCALE
 
 from .camera import cd_matrix, chip_crpix
 from .exposure import FWHM_TO_SIGMA, ChipSet
-from .smf import COLUMNS, LENSING, dtype_of, empty_image_hdu, primary_hdu, table_hdu, write_atomic
+from .smf import (
+    COLUMNS,
+    LENSING,
+    dtype_of,
+    empty_image_hdu,
+    pack_records,
+    primary_hdu,
+    table_hdu,
+    write_atomic,
+)
 
-__all__ = ["write_smf", "OBSERVATORY"]
+__all__ = ["write_smf", "smf_bytes", "OBSERVATORY"]
 
 #: Haleakala (deg, deg, m).
 OBSERVATORY = (20.7071, -156.2571, 3055.0)
@@ -79,7 +88,6 @@ def _chip_cards(exp: np.void, name: str, image: np.void, nstars: int) -> list[tu
 
 def _fill_rows(fmt: str, exp: np.void, det: dict, zpt_obs: np.ndarray, zpt_err: np.ndarray):
     """Detection records (dtype of the format) of all detections of an exposure."""
-    rows = np.zeros(len(det["x"]), dtype_of(COLUMNS[fmt]))
     s = float(exp["fwhm"]) / PIXEL_SCALE * FWHM_TO_SIGMA
     t = float(exp["exptime"])
     r_ap = 2.0 * s / FWHM_TO_SIGMA
@@ -129,10 +137,7 @@ def _fill_rows(fmt: str, exp: np.void, det: dict, zpt_obs: np.ndarray, zpt_err: 
         "FLAGS": 1,
         "N_FRAMES": 1,
     }
-    for name in rows.dtype.names:
-        if name in values:
-            rows[name] = values[name]
-    return rows
+    return pack_records(COLUMNS[fmt], len(det["x"]), values)
 
 
 def _lensing_rows(exp: np.void, det: dict) -> np.ndarray:
@@ -153,13 +158,18 @@ def _lensing_rows(exp: np.void, det: dict) -> np.ndarray:
 
 def write_smf(
     path: Path, fmt: str, exp: np.void, chips: ChipSet, images: np.ndarray, det: dict, lensing: bool
-) -> int:
-    """Write one exposure's smf file; returns the number of detections written.
+) -> None:
+    """Write one exposure's smf file (see :func:`smf_bytes` for the parameters)."""
+    write_atomic(path, smf_bytes(fmt, exp, chips, images, det, lensing))
+
+
+def smf_bytes(
+    fmt: str, exp: np.void, chips: ChipSet, images: np.ndarray, det: dict, lensing: bool
+) -> list[bytes]:
+    """The HDUs of one exposure's smf file, as a list of byte strings in file order.
 
     Parameters
     ----------
-    path : Path
-        Output file.
     fmt : str
         ``'PS1_V5'`` or ``'PS1_V3'``.
     exp : numpy.void
@@ -185,5 +195,4 @@ def write_smf(
         chunks.append(table_hdu(f"{name}.psf", COLUMNS[fmt], rows[lo:hi], [("EXTTYPE", fmt)]))
         if lens is not None:
             chunks.append(table_hdu(f"{name}.lensing", LENSING, lens[lo:hi]))
-    write_atomic(path, chunks)
-    return len(rows)
+    return chunks
