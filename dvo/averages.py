@@ -100,7 +100,7 @@ def _positions(average, m, off, cnt, photcodes: Photcodes) -> None:
     cerr = 0.005 * (m["X_CCD_ERR"].astype(np.float64) + m["Y_CCD_ERR"]) * m["PLTSCALE"]
     sigma = np.hypot(np.nan_to_num(cerr), sys_err)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
-    usable = (m["DB_FLAGS"] & MeasFlags.SKIP_ASTROM) == 0
+    usable = (m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_ASTROM)) == 0
     averef = m["AVE_REF"].astype(np.int64)
     use = _dep_or_ref(averef, is_dep, usable, len(average))
     n = len(average)
@@ -133,7 +133,7 @@ def _magnitudes(secfilt, m, off, cnt, nsec: int, photcodes: Photcodes) -> None:
     nobj = len(off)
     averef = m["AVE_REF"].astype(np.int64)
     key = np.where(slot >= 0, averef * nsec + slot, 0)
-    usable = (slot >= 0) & ((m["DB_FLAGS"] & MeasFlags.SKIP_PHOTOM) == 0)
+    usable = (slot >= 0) & ((m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_PHOTOM)) == 0)
     use = _dep_or_ref(key, is_dep, usable, nobj * nsec)
     ncode = np.bincount(key[slot >= 0], minlength=nobj * nsec)
     sf = secfilt.reshape(nobj, nsec) if nobj else secfilt.reshape(0, nsec)

@@ -238,11 +238,12 @@ def associate_batch(db, cache, changed, batch, ids, matcher) -> tuple[dict, dict
     obj_dec = np.concatenate([parts[int(i)].average["DEC"] for i in touched])
     idx, sep = matcher.match(m["RA"], m["DEC"], obj_ra, obj_dec)
     loser = one_per_image(idx, m["IMAGE_ID"], sep)
-    m["DB_FLAGS"][loser] |= MeasFlags.BLEND_OBJ
+    m["DB_FLAGS"][loser] |= np.uint32(MeasFlags.BLEND_OBJ)
     idx[loser] = -1
     matched = idx >= 0
-    target = np.where(matched, obj_part[np.maximum(idx, 0)], home)
-    row = np.where(matched, obj_row[np.maximum(idx, 0)], -1)
+    # a sentinel at the end: idx = -1 (no match) picks it
+    target = np.where(matched, np.append(obj_part, -1)[idx], home)
+    row = np.append(obj_row, -1)[idx]
     counts.update(new=int((~matched).sum()), matched=int(matched.sum()), blends=int(loser.sum()))
     return _apply_groups(db, parts, m, batch, target, row), counts
 

@@ -1,11 +1,12 @@
 """Atomic multi-file changes to a database, and the locks that order readers and writers.
 
 A change (one smf file's worth of partition, image and statistics updates) is staged as new
-files next to their targets (``name.tmp-<txid>``), fsynced, then a journal listing the renames
-is written atomically. Renames are applied under the exclusive commit lock and the journal is
-removed. A crash before the journal exists leaves the old state (staged files are swept up);
-a crash after it leaves a journal that the next opener rolls forward. Readers hold the commit
-lock shared, so they see the old or the new state, never a mix.
+files under ``.dvo/staging/<txid>/`` (the same filesystem, so renames are atomic), fsynced,
+then a journal listing the renames is written atomically. Renames are applied under the
+exclusive commit lock and the journal is removed. A crash before the journal exists leaves
+the old state (staged files are swept up by the next writer); a crash after it leaves a
+journal that the next opener rolls forward. Readers hold the commit lock shared, so they see
+the old or the new state, never a mix.
 
 There is one writer at a time (``writer.lock``); a second writer waits or fails with LockError.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from dvo.layout import state_dir
 __all__ = ["Transaction", "writer_lock", "reader_lock", "recover", "fsync_dir"]
 
 JOURNAL = "journal.json"
+STAGING = "staging"
 
 
 def fsync_dir(path: Path) -> None:
@@ -103,8 +106,9 @@ def recover(catdir: str | Path) -> bool:
             journal.unlink()
             fsync_dir(journal.parent)
         rolled = True
-    for stale in catdir.rglob("*.tmp-*"):
-        stale.unlink()
+    staging = state_dir(catdir) / STAGING
+    if staging.exists():
+        shutil.rmtree(staging)
     return rolled
 
 
@@ -138,10 +142,10 @@ class Transaction:
         rel = Path(relpath)
         if rel.is_absolute() or ".." in rel.parts:
             raise DatabaseError(f"refusing to stage {relpath!r} outside the database")
-        target = self.catdir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        path = target.with_name(f"{target.name}.tmp-{self.txid}")
-        self.staged[str(rel)] = path
+        (self.catdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        path = state_dir(self.catdir) / STAGING / self.txid / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.staged[rel.as_posix()] = path
         return path
 
     def commit(self) -> None:
@@ -166,12 +170,12 @@ class Transaction:
             _apply(self.catdir, entries)
             (folder / JOURNAL).unlink()
             fsync_dir(folder)
+        shutil.rmtree(folder / STAGING / self.txid, ignore_errors=True)
         self.staged.clear()
 
     def abort(self) -> None:
         """Remove every staged file; the database is unchanged."""
-        for path in self.staged.values():
-            path.unlink(missing_ok=True)
+        shutil.rmtree(state_dir(self.catdir) / STAGING / self.txid, ignore_errors=True)
         self.staged.clear()
 
     def __enter__(self) -> Transaction:

@@ -1,0 +1,93 @@
+"""Shared fixtures: seeded random generators, and a tiny simulated database built from tools/.
+
+The tiny survey straddles RA = 0 and the n0000/n0730 band edge at dec 7.5, so association
+across partition edges and the RA wrap is exercised by every test that uses it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator per test (never a global seed)."""
+    return np.random.default_rng(20261121)
+
+
+TINY = dict(
+    seed=7,
+    ra=0.0,
+    dec=7.5,
+    field_size=0.6,
+    n_exposures=8,
+    filters="gr",
+    star_density=1500.0,
+    pm_sigma=3.0,
+    spurious_rate=3.0,
+    with_lensing=True,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_survey(tmp_path_factory):
+    """(smf paths, Truth) of a small simulated survey."""
+    from dvo.tools.simulate import SurveyConfig, simulate_survey
+
+    out = tmp_path_factory.mktemp("tiny_survey")
+    truth = simulate_survey(SurveyConfig(**TINY), out)
+    return sorted(Path(out).glob("*.smf")), truth
+
+
+@pytest.fixture(scope="session")
+def tiny_db_master(tiny_survey, tmp_path_factory):
+    """A database with the tiny survey ingested (do not modify: use ``tiny_db``)."""
+    from dvo.database import create_database
+    from dvo.ingest import addstar
+
+    path = tmp_path_factory.mktemp("dbs") / "tiny"
+    db = create_database(path)
+    report = addstar(db, tiny_survey[0])
+    assert not report.failed, report.failed
+    return path
+
+
+@pytest.fixture
+def tiny_db(tiny_db_master, tmp_path):
+    """A private copy of the tiny database, free to modify."""
+    from dvo.database import open_database
+
+    dst = tmp_path / "db"
+    shutil.copytree(tiny_db_master, dst)
+    return open_database(dst)
+
+
+class Helpers:
+    """Invariant checks to run after every mutating test (lsdb's ``helpers`` habit)."""
+
+    @staticmethod
+    def assert_db_valid(db) -> None:
+        from dvo.verify import verify
+
+        problems = verify(db)
+        assert problems == [], "\n".join(map(str, problems))
+
+    @staticmethod
+    def snapshot(db) -> dict[str, bytes]:
+        """Every file of a database (excluding locks), for exact before/after comparisons."""
+        root = Path(db.catdir if hasattr(db, "catdir") else db)
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and ".dvo" not in p.relative_to(root).parts
+        }
+
+
+@pytest.fixture
+def helpers() -> Helpers:
+    """Invariant checks and snapshots."""
+    return Helpers()
