@@ -1,7 +1,6 @@
 """Shared simulated surveys for the simulator tests (small: 3x3 central chips)."""
 
 import pytest
-
 from dvo.tools.simulate import SurveyConfig, simulate_survey
 
 

@@ -6,30 +6,164 @@ import fitsio
 import numpy as np
 import pytest
 from astropy.io import fits
-
 from dvo.tools.simulate import SurveyConfig, simulate_survey
 
 # CMF_PS1_V5 of dvo-facts.md section 1l, in FITS order, typed out independently of the code.
-V5 = (
-    "IPP_IDET J X_PSF E Y_PSF E X_PSF_SIG E Y_PSF_SIG E POSANGLE E PLTSCALE E PSF_INST_MAG E "
-    "PSF_INST_MAG_SIG E PSF_INST_FLUX E PSF_INST_FLUX_SIG E AP_MAG E AP_MAG_RAW E AP_MAG_RADIUS E "
-    "AP_FLUX E AP_FLUX_SIG E AP_NPIX J CAL_PSF_MAG E CAL_PSF_MAG_SIG E RA_PSF D DEC_PSF D "
-    "PEAK_FLUX_AS_MAG E SKY E SKY_SIGMA E PSF_CHISQ E CR_NSIGMA E EXT_NSIGMA E PSF_MAJOR E "
-    "PSF_MINOR E PSF_THETA E PSF_CORE E PSF_FWHM_MAJ E PSF_FWHM_MIN E PSF_QF E PSF_QF_PERFECT E "
-    "PSF_NDOF J PSF_NPIX J MOMENTS_XX E MOMENTS_XY E MOMENTS_YY E MOMENTS_M3C E MOMENTS_M3S E "
-    "MOMENTS_M4C E MOMENTS_M4S E MOMENTS_R1 E MOMENTS_RH E KRON_FLUX E KRON_FLUX_ERR E "
-    "KRON_FLUX_INNER E KRON_FLUX_OUTER E SKY_LIMIT_RAD E SKY_LIMIT_FLUX E SKY_LIMIT_SLOPE E "
-    "FLAGS J FLAGS2 J N_FRAMES I PADDING I"
-).split()
+V5 = [
+    "IPP_IDET",
+    "J",
+    "X_PSF",
+    "E",
+    "Y_PSF",
+    "E",
+    "X_PSF_SIG",
+    "E",
+    "Y_PSF_SIG",
+    "E",
+    "POSANGLE",
+    "E",
+    "PLTSCALE",
+    "E",
+    "PSF_INST_MAG",
+    "E",
+    "PSF_INST_MAG_SIG",
+    "E",
+    "PSF_INST_FLUX",
+    "E",
+    "PSF_INST_FLUX_SIG",
+    "E",
+    "AP_MAG",
+    "E",
+    "AP_MAG_RAW",
+    "E",
+    "AP_MAG_RADIUS",
+    "E",
+    "AP_FLUX",
+    "E",
+    "AP_FLUX_SIG",
+    "E",
+    "AP_NPIX",
+    "J",
+    "CAL_PSF_MAG",
+    "E",
+    "CAL_PSF_MAG_SIG",
+    "E",
+    "RA_PSF",
+    "D",
+    "DEC_PSF",
+    "D",
+    "PEAK_FLUX_AS_MAG",
+    "E",
+    "SKY",
+    "E",
+    "SKY_SIGMA",
+    "E",
+    "PSF_CHISQ",
+    "E",
+    "CR_NSIGMA",
+    "E",
+    "EXT_NSIGMA",
+    "E",
+    "PSF_MAJOR",
+    "E",
+    "PSF_MINOR",
+    "E",
+    "PSF_THETA",
+    "E",
+    "PSF_CORE",
+    "E",
+    "PSF_FWHM_MAJ",
+    "E",
+    "PSF_FWHM_MIN",
+    "E",
+    "PSF_QF",
+    "E",
+    "PSF_QF_PERFECT",
+    "E",
+    "PSF_NDOF",
+    "J",
+    "PSF_NPIX",
+    "J",
+    "MOMENTS_XX",
+    "E",
+    "MOMENTS_XY",
+    "E",
+    "MOMENTS_YY",
+    "E",
+    "MOMENTS_M3C",
+    "E",
+    "MOMENTS_M3S",
+    "E",
+    "MOMENTS_M4C",
+    "E",
+    "MOMENTS_M4S",
+    "E",
+    "MOMENTS_R1",
+    "E",
+    "MOMENTS_RH",
+    "E",
+    "KRON_FLUX",
+    "E",
+    "KRON_FLUX_ERR",
+    "E",
+    "KRON_FLUX_INNER",
+    "E",
+    "KRON_FLUX_OUTER",
+    "E",
+    "SKY_LIMIT_RAD",
+    "E",
+    "SKY_LIMIT_FLUX",
+    "E",
+    "SKY_LIMIT_SLOPE",
+    "E",
+    "FLAGS",
+    "J",
+    "FLAGS2",
+    "J",
+    "N_FRAMES",
+    "I",
+    "PADDING",
+    "I",
+]
 V5_COLUMNS = list(zip(V5[::2], V5[1::2], strict=True))
-PRIMARY_KEYS = (
-    "TELESCOP INSTRUME EXP_NAME EXP_ID FILTER MJD-OBS EXPTIME AIRMASS RA DEC POSANGLE "
-    "OBS-LAT OBS-LONG OBS-ELEV"
-).split()
-CHIP_KEYS = (
-    "IMNAXIS1 IMNAXIS2 CTYPE1 CTYPE2 CRVAL1 CRVAL2 CRPIX1 CRPIX2 CD1_1 CD1_2 CD2_1 CD2_2 "
-    "ZPT_OBS ZPT_ERR CERROR NASTRO FWHM_X FWHM_Y NSTARS IMAGEID"
-).split()
+PRIMARY_KEYS = [
+    "TELESCOP",
+    "INSTRUME",
+    "EXP_NAME",
+    "EXP_ID",
+    "FILTER",
+    "MJD-OBS",
+    "EXPTIME",
+    "AIRMASS",
+    "RA",
+    "DEC",
+    "POSANGLE",
+    "OBS-LAT",
+    "OBS-LONG",
+    "OBS-ELEV",
+]
+CHIP_KEYS = [
+    "IMNAXIS1",
+    "IMNAXIS2",
+    "CTYPE1",
+    "CTYPE2",
+    "CRVAL1",
+    "CRVAL2",
+    "CRPIX1",
+    "CRPIX2",
+    "CD1_1",
+    "CD1_2",
+    "CD2_1",
+    "CD2_2",
+    "ZPT_OBS",
+    "ZPT_ERR",
+    "CERROR",
+    "NASTRO",
+    "FWHM_X",
+    "FWHM_Y",
+    "NSTARS",
+    "IMAGEID",
+]
 
 
 def _smf(out, exp_name):
@@ -121,8 +255,9 @@ def test_truth_matches_files(survey):
 
 
 def test_config_errors():
-    from dvo.errors import DvoError
     from dvo.tools.simulate import SimulateConfigError
+
+    from dvo.errors import DvoError
 
     with pytest.raises(SimulateConfigError, match="unknown filter"):
         SurveyConfig(filters="q")

@@ -2,9 +2,9 @@
 
 import fitsio
 import numpy as np
+from dvo.tools.simulate import SurveyConfig, simulate_survey
 
 from dvo.gpc1 import FILTERS
-from dvo.tools.simulate import SurveyConfig, simulate_survey
 
 
 def _expected(truth):

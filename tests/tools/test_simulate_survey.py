@@ -1,0 +1,77 @@
+"""Determinism, footprints (RA = 0, two disconnected fields), presets and the CLI."""
+
+import filecmp
+
+import numpy as np
+import pytest
+from dvo.tools.simulate import SurveyConfig, Truth, preset, simulate_survey
+from dvo.tools.simulate.cli import main
+
+
+def _survey(path, **kw):
+    config = SurveyConfig(**{"n_exposures": 3, "star_density": 800.0, "spurious_rate": 2, **kw})
+    return simulate_survey(config, path)
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    a = _survey(tmp_path / "a", seed=3, distortion=0.2, dead_chip_fraction=0.1)
+    b = _survey(tmp_path / "b", seed=3, distortion=0.2, dead_chip_fraction=0.1)
+    c = _survey(tmp_path / "c", seed=4, distortion=0.2, dead_chip_fraction=0.1)
+    names = [f"{n}.smf" for n in a.exposures["exp_name"]]
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    assert not mismatch and not errors
+    assert a.detections.tobytes() == b.detections.tobytes()
+    assert a.stars.tobytes() == b.stars.tobytes()
+    assert not np.array_equal(a.stars["ra"][:10], c.stars["ra"][:10])
+    loaded = Truth.load(tmp_path / "a")
+    assert np.array_equal(loaded.images, a.images) and loaded.config == a.config
+
+
+def test_footprint_across_ra_zero(tmp_path):
+    truth = _survey(tmp_path, ra=0.2, dec=-5.0, field_size=0.6, n_exposures=4)
+    ra = truth.stars["ra"]
+    assert ra.min() >= 0 and ra.max() < 360
+    assert (ra < 1).sum() > 100 and (ra > 359).sum() > 100
+    det = truth.detections[truth.detections["star_id"] >= 0]
+    dra = truth.stars["ra"][det["star_id"]]
+    assert (dra < 1).any() and (dra > 359).any()
+    east = truth.exposures["ra"] < 180
+    assert east.any() and (~east).any(), "boresights on both sides of RA = 0"
+
+
+def test_two_disconnected_fields(tmp_path):
+    pts = ((10.0, 20.0), (200.0, -30.0))
+    truth = _survey(tmp_path, pointings=pts, dither=0.1, n_exposures=4)
+    ra = truth.stars["ra"]
+    near_a = np.abs(ra - 10) < 3
+    near_b = np.abs(ra - 200) < 3
+    assert near_a.sum() > 100 and near_b.sum() > 100 and (near_a | near_b).all()
+    star_ra = truth.stars["ra"][truth.detections["star_id"][truth.detections["star_id"] >= 0]]
+    assert ((np.abs(star_ra - 10) < 3) | (np.abs(star_ra - 200) < 3)).all()
+    assert np.allclose(truth.exposures["ra"] % 190, [10, 10, 10, 10], atol=0.2)
+
+
+def test_presets_build():
+    for name in ("demo", "association", "relphot", "relastro"):
+        assert preset(name).n_exposures >= 1
+    assert preset("relastro", reference=False).reference is False
+    assert preset("relphot").chips is None
+
+
+def test_cli_writes_and_reports(tmp_path, capsys):
+    assert main(["--out", str(tmp_path), "--exposures", "2", "--seed", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "2 smf files" in text and "truth" in text
+    assert len(list(tmp_path.glob("*.smf"))) == 2 and (tmp_path / "truth.npz").exists()
+
+
+def test_variable_stars_are_flagged_and_vary(tmp_path):
+    truth = _survey(tmp_path, variable_fraction=0.3, variable_amplitude=0.3, n_exposures=4)
+    assert 0.2 < truth.stars["is_variable"].mean() < 0.4
+    assert np.all(truth.stars["var_amp"][~truth.stars["is_variable"]] == 0)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_reference_formats(tmp_path, fmt):
+    truth = _survey(tmp_path, reference=True, reference_format=fmt, n_exposures=1)
+    assert (tmp_path / f"reference.{fmt}").exists() and len(truth.reference) > 10
