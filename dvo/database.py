@@ -16,6 +16,7 @@ from dvo import codecs, layout
 from dvo.errors import CodecError, DatabaseError
 from dvo.partition import Partition, read_partition
 from dvo.photcodes import SEC_NAMES, Photcodes, default_photcodes, read_photcode_text
+from dvo.query.api import QueryMixin
 from dvo.schema import IMAGE, PHOTCODE
 from dvo.skytable import Scheme, SkyTable
 from dvo.stats import STATS_VERSION, empty_stats
@@ -33,7 +34,7 @@ DEFAULT_SETTINGS = {
 }
 
 
-class Database:
+class Database(QueryMixin):
     """An open dvo database (CATDIR).
 
     Use :func:`open_database` or :func:`create_database`, or ``dvo.open(path)``.

@@ -1,0 +1,1 @@
+"""Queries: regions -> partitions -> parallel scans -> merged tables."""

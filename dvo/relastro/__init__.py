@@ -1,0 +1,1 @@
+"""relastro: relative astrometric calibration, proper motions and parallaxes."""

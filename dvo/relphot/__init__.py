@@ -1,0 +1,1 @@
+"""relphot: relative photometric calibration of the whole database."""
