@@ -13,6 +13,8 @@ Rules (documented for users):
   REF ones; weights ``1/max(err, 1 mmag)^2``. Also error of the mean, stdev, reduced chi-square,
   min/max, NCODE (all measurements in the filter) and NUSED.
 - Measurements flagged SKIP_ASTROM / SKIP_PHOTOM in DB_FLAGS are left out of the respective mean.
+- Objects flagged ASTROMETRY_FITTED (relastro wrote their position, motion and parallax) keep
+  their astrometry; only counts, offsets and magnitudes are recomputed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import dataclasses
 import numpy as np
 
 from dvo._average_kernels import mean_mags, mean_positions
-from dvo.flags import MeasFlags
+from dvo.flags import MeasFlags, ObjFlags
 from dvo.partition import Partition
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import calibrated_mag
@@ -107,9 +109,11 @@ def _positions(average, m, off, cnt, photcodes: Photcodes) -> None:
     ra, dec = average["RA"].copy(), average["DEC"].copy()
     err, chi, npos = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
     mean_positions(off, cnt, m["RA"], m["DEC"], sigma, use, ra, dec, err, chi, npos)
-    average["RA"], average["DEC"] = ra, dec
-    average["RA_ERR"] = average["DEC_ERR"] = err
-    average["CHISQ_POS"], average["NUMBER_POS"] = chi, npos
+    fitted = (average["FLAGS"] & np.uint32(ObjFlags.ASTROMETRY_FITTED)) != 0
+    keep = ~fitted
+    average["RA"][keep], average["DEC"][keep] = ra[keep], dec[keep]
+    average["RA_ERR"][keep] = average["DEC_ERR"][keep] = err[keep]
+    average["CHISQ_POS"][keep], average["NUMBER_POS"][keep] = chi[keep], npos[keep]
     t = m["TIME"].astype(np.float64)
     w = use.astype(np.float64)
     nuse = np.bincount(averef, weights=w, minlength=n)
