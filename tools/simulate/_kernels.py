@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["project_candidates", "observe_pixels"]
+__all__ = ["project_candidates", "measure"]
 
 _R2D = 180.0 / np.pi
 
@@ -108,34 +108,81 @@ def _poly(c, u, v):
 
 
 @njit(cache=True)
-def observe_pixels(x, y, chip, dist, offset, cdinv_arcsec, hx, hy, n_iter):
-    """Measured pixels: solve ``p = ideal + CDinv (D(u(p), v(p)) + offset)`` by iteration.
+def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
+    """Distortion, centroid and photometric noise, detection cuts, WCS: one pass per detection.
 
     Parameters
     ----------
-    x, y : float64[n]
-        Ideal zero-based pixels; chip : int64[n] chip index.
+    m0 : float64[n]
+        Noise-free instrumental magnitude without the flat term.
+    chip : int64[n]
+        Chip index; x, y : float64[n] ideal zero-based pixels.
+    gauss : float64[n, 3]
+        Standard normal draws (xi noise, eta noise, magnitude noise).
     dist : float64[n_chips, 2, 10]
-        Distortion coefficients (arcsec) of the exposure's images.
-    offset : float64[n, 2]
-        Extra tangent-plane offset (noise), arcsec.
-    cdinv_arcsec : float64[2, 2]
-        Inverse CD matrix in pixel per arcsec.
-    hx, hy : float
-        (CHIP_NX - 1)/2 and (CHIP_NY - 1)/2.
-    n_iter : int
-        Fixed-point iterations (4 reach float64 precision for sub-arcsec distortions).
+        Distortion coefficients (arcsec).
+    cams : float64[n_chips + 2, 4]
+        Rows 0..n_chips-1: zero-based boresight pixel (crpix0 x, y) and 0, 0; row n_chips:
+        CD (deg/pixel) flattened; row n_chips + 1: inverse CD (pixel/arcsec) flattened.
+    phot : float64[12]
+        bkg (4 pi s^2 sky), phot_floor, centroid_k * FWHM, centroid_floor, snr_min, peak
+        limit on counts (saturation * 2 pi s^2, inf for none), NX, NY, ra0, dec0, cells, 0.
+    grid : float64[n_chips, cells, cells]; smooth : float64[n_chips, 10]
+        Flat field.
+
+    Returns
+    -------
+    keep : int64[m]
+        Input rows detected, and per kept row: x, y (float32), ra, dec, mag, mag_sig, mag_true,
+        flux, flux_sig, pos_sig as a float64[m, 10] array (x, y already float32-rounded).
     """
-    n = x.shape[0]
-    xo = x.copy()
-    yo = y.copy()
+    n = m0.shape[0]
+    nc = dist.shape[0]
+    keep = np.empty(n, np.int64)
+    out = np.empty((n, 10))
+    bkg, floor, kf, cfloor, snr_min, peak = phot[0], phot[1], phot[2], phot[3], phot[4], phot[5]
+    nx, ny, ra0, dec0, cells = phot[6], phot[7], phot[8], phot[9], int(phot[10])
+    hx, hy = (nx - 1) / 2, (ny - 1) / 2
+    sd0, cd0 = np.sin(dec0 / _R2D), np.cos(dec0 / _R2D)
+    m = 0
     for k in range(n):
         c = chip[k]
-        for _ in range(n_iter):
-            u = (xo[k] - hx) / hx
-            v = (yo[k] - hy) / hy
-            dxi = _poly(dist[c, 0], u, v) + offset[k, 0]
-            deta = _poly(dist[c, 1], u, v) + offset[k, 1]
-            xo[k] = x[k] + cdinv_arcsec[0, 0] * dxi + cdinv_arcsec[0, 1] * deta
-            yo[k] = y[k] + cdinv_arcsec[1, 0] * dxi + cdinv_arcsec[1, 1] * deta
-    return xo, yo
+        counts0 = 10.0 ** (-0.4 * m0[k])
+        snr0 = counts0 / np.sqrt(counts0 + bkg)
+        sig_pos = np.sqrt((kf / snr0) ** 2 + cfloor * cfloor)
+        ox, oy = gauss[k, 0] * sig_pos, gauss[k, 1] * sig_pos
+        xo, yo = x[k], y[k]
+        for _ in range(4):
+            u, v = (xo - hx) / hx, (yo - hy) / hy
+            dxi = _poly(dist[c, 0], u, v) + ox
+            deta = _poly(dist[c, 1], u, v) + oy
+            xo = x[k] + cams[nc + 1, 0] * dxi + cams[nc + 1, 1] * deta
+            yo = y[k] + cams[nc + 1, 2] * dxi + cams[nc + 1, 3] * deta
+        xo = np.float64(np.float32(xo))
+        yo = np.float64(np.float32(yo))
+        if xo < 0 or xo > nx - 1 or yo < 0 or yo > ny - 1:
+            continue
+        u, v = (xo - hx) / hx, (yo - hy) / hy
+        ix = min(max(int(np.floor((xo + 0.5) * cells / nx)), 0), cells - 1)
+        iy = min(max(int(np.floor((yo + 0.5) * cells / ny)), 0), cells - 1)
+        mag0 = m0[k] + grid[c, iy, ix] + _poly(smooth[c], u, v)
+        counts = 10.0 ** (-0.4 * mag0)
+        sigma_f = np.sqrt(counts + bkg)
+        sigma_m = np.sqrt((1.0857362047581294 * sigma_f / counts) ** 2 + floor * floor)
+        mag = mag0 + gauss[k, 2] * sigma_m
+        flux = 10.0 ** (-0.4 * mag)
+        if flux / sigma_f < snr_min or counts > peak:
+            continue
+        dx, dy = xo - cams[c, 0], yo - cams[c, 1]
+        xi = (cams[nc, 0] * dx + cams[nc, 1] * dy) / _R2D
+        eta = (cams[nc, 2] * dx + cams[nc, 3] * dy) / _R2D
+        den = cd0 - eta * sd0
+        ra = ra0 + np.arctan2(xi, den) * _R2D
+        ra = ra % 360.0
+        dec = np.arctan2(sd0 + eta * cd0, np.sqrt(xi * xi + den * den)) * _R2D
+        keep[m] = k
+        row = out[m]
+        row[0], row[1], row[2], row[3], row[4] = xo, yo, ra, dec, mag
+        row[5], row[6], row[7], row[8], row[9] = sigma_m, mag0, flux, sigma_f, sig_pos
+        m += 1
+    return keep[:m], out[:m]

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _F = {"J": ">i4", "E": ">f4", "D": ">f8", "I": ">i2"}
+_BLOCK = 4096  # rows per cache-sized block in pack_records
 
 
 def _cols(spec: str) -> list[tuple[str, str]]:
@@ -79,37 +80,39 @@ def dtype_of(columns: list[tuple[str, str]]) -> np.dtype:
 def pack_records(columns: list[tuple[str, str]], n: int, values: dict) -> np.ndarray:
     """n big-endian records (dtype of ``columns``) from per-column scalars or arrays.
 
-    Missing columns are zero. The rows are built as 4-byte words, column by column in native
-    order (contiguous writes), then transposed and byte-swapped once: a double is stored as
-    its high word then its low word, two adjacent shorts as one word, so that a per-word swap
-    yields the FITS big-endian bytes.
+    Missing columns are zero. Scalars go into one template row that is broadcast to every
+    row; each array column is converted to big-endian contiguously and then copied as 4-byte
+    words into its place (a plain strided copy, much faster than a structured field
+    assignment with byte-order conversion).
     """
     dtype = dtype_of(columns)
-    words = np.zeros((dtype.itemsize // 4, n), np.uint32)
-    for name, form in columns:
-        if name not in values:
-            continue
-        w = dtype.fields[name][1] // 4
-        v = values[name]
-        if form == "E":
-            words[w] = np.asarray(v, np.float32).view(np.uint32) if np.ndim(v) else _bits(v, "f4")
-        elif form == "J":
-            words[w] = np.asarray(v, np.int32).view(np.uint32) if np.ndim(v) else _bits(v, "i4")
+    template = np.zeros(1, dtype)
+    arrays = {}
+    for name, _ in columns:
+        if name in values:
+            if np.ndim(values[name]) == 0:
+                template[name] = values[name]
+            else:
+                arrays[name] = values[name]
+    out = np.empty((n, dtype.itemsize // 4), np.uint32)
+    rows = out.view(dtype).reshape(n)
+    words = []
+    for name, v in arrays.items():
+        w, form = dtype.fields[name][1] // 4, dict(columns)[name]
+        if form in "EJ":
+            words.append((w, np.asarray(v, dtype.fields[name][0]).view(np.uint32)))
         elif form == "D":
-            d = np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64), (n,)))
-            pair = d.view(np.uint32).reshape(n, 2)
-            words[w], words[w + 1] = pair[:, 1], pair[:, 0]
-        else:  # "I": high half if at the start of its word
-            half = np.asarray(v, np.int16).astype(np.uint16).astype(np.uint32)
-            shift = 16 if dtype.fields[name][1] % 4 == 0 else 0
-            words[w] |= half << np.uint32(shift)
-    out = np.ascontiguousarray(words.T)
-    out.byteswap(inplace=True)
-    return out.view(dtype).reshape(n)
-
-
-def _bits(v: object, kind: str) -> np.uint32:
-    return np.array([v], kind).view(np.uint32)[0]
+            pair = np.asarray(v, ">f8").view(np.uint32).reshape(n, 2)
+            words += [(w, pair[:, 0]), (w + 1, pair[:, 1])]
+    for start in range(0, n, _BLOCK):  # blocks that stay in cache while filled
+        block = out[start : start + _BLOCK]
+        block[:] = template.view(np.uint32)
+        for w, col in words:
+            block[:, w] = col[start : start + _BLOCK]
+    for name, v in arrays.items():
+        if dict(columns)[name] == "I":
+            rows[name] = v
+    return rows
 
 
 def _value(v: object) -> str:
@@ -162,8 +165,14 @@ def _column_cards(columns: tuple[tuple[str, str], ...]) -> str:
     return "".join(card(*c) for c in head)
 
 
-def table_hdu(extname: str, columns: list[tuple[str, str]], rows: np.ndarray, cards=()) -> bytes:
-    """A BINTABLE HDU of big-endian records ``rows`` (dtype of ``columns``)."""
+def table_hdu(
+    extname: str, columns: list[tuple[str, str]], rows: np.ndarray, cards=()
+) -> list[bytes | memoryview]:
+    """A BINTABLE HDU of big-endian records ``rows`` (dtype of ``columns``).
+
+    Returns the header bytes, a zero-copy view of the rows and the padding, to be written in
+    this order (``b"".join`` gives the HDU bytes).
+    """
     text = (
         card("XTENSION", "BINTABLE")
         + card("BITPIX", 8)
@@ -176,12 +185,11 @@ def table_hdu(extname: str, columns: list[tuple[str, str]], rows: np.ndarray, ca
         + f"{'END':<80}"
     )
     text += " " * (-len(text) % 2880)
-    data = rows.tobytes()
-    data += b"\0" * (-len(data) % 2880)
-    return text.encode("ascii") + data
+    data = memoryview(np.ascontiguousarray(rows).view(np.uint8))
+    return [text.encode("ascii"), data, b"\0" * (-data.nbytes % 2880)]
 
 
-def write_atomic(path: Path, chunks: list[bytes]) -> None:
+def write_atomic(path: Path, chunks: list[bytes | memoryview]) -> None:
     """Write ``chunks`` to ``path`` through a temporary file and ``os.replace``."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:

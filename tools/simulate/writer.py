@@ -165,8 +165,8 @@ def write_smf(
 
 def smf_bytes(
     fmt: str, exp: np.void, chips: ChipSet, images: np.ndarray, det: dict, lensing: bool
-) -> list[bytes]:
-    """The HDUs of one exposure's smf file, as a list of byte strings in file order.
+) -> list[bytes | memoryview]:
+    """The bytes of one exposure's smf file, as a list of buffers in file order.
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ def smf_bytes(
             continue
         lo, hi = bounds[k], bounds[k + 1]
         chunks.append(empty_image_hdu(f"{name}.hdr", _chip_cards(exp, name, images[k], hi - lo)))
-        chunks.append(table_hdu(f"{name}.psf", COLUMNS[fmt], rows[lo:hi], [("EXTTYPE", fmt)]))
+        chunks += table_hdu(f"{name}.psf", COLUMNS[fmt], rows[lo:hi], [("EXTTYPE", fmt)])
         if lens is not None:
-            chunks.append(table_hdu(f"{name}.lensing", LENSING, lens[lo:hi]))
+            chunks += table_hdu(f"{name}.lensing", LENSING, lens[lo:hi])
     return chunks
