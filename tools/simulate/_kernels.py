@@ -126,7 +126,8 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
         CD (deg/pixel) flattened; row n_chips + 1: inverse CD (pixel/arcsec) flattened.
     phot : float64[12]
         bkg (4 pi s^2 sky), phot_floor, centroid_k * FWHM, centroid_floor, snr_min, peak
-        limit on counts (saturation * 2 pi s^2, inf for none), NX, NY, ra0, dec0, cells, 0.
+        limit on counts (saturation * 2 pi s^2, inf for none), NX, NY, ra0, dec0, cells, and
+        1 to cut on the noise-free S/N (else the measured one).
     grid : float64[n_chips, cells, cells]; smooth : float64[n_chips, 10]
         Flat field.
 
@@ -142,6 +143,7 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
     out = np.empty((n, 10))
     bkg, floor, kf, cfloor, snr_min, peak = phot[0], phot[1], phot[2], phot[3], phot[4], phot[5]
     nx, ny, ra0, dec0, cells = phot[6], phot[7], phot[8], phot[9], int(phot[10])
+    on_true = phot[11] != 0
     hx, hy = (nx - 1) / 2, (ny - 1) / 2
     sd0, cd0 = np.sin(dec0 / _R2D), np.cos(dec0 / _R2D)
     m = 0
@@ -171,7 +173,8 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
         sigma_m = np.sqrt((1.0857362047581294 * sigma_f / counts) ** 2 + floor * floor)
         mag = mag0 + gauss[k, 2] * sigma_m
         flux = 10.0 ** (-0.4 * mag)
-        if flux / sigma_f < snr_min or counts > peak:
+        snr = counts / sigma_f if on_true else flux / sigma_f
+        if snr < snr_min or counts > peak:
             continue
         dx, dy = xo - cams[c, 0], yo - cams[c, 1]
         xi = (cams[nc, 0] * dx + cams[nc, 1] * dy) / _R2D

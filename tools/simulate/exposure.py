@@ -24,7 +24,8 @@ Photometry (mag)::
     PSF_INST_MAG = m_inst + N(0, sigma_m),  PSF_INST_MAG_SIG = sigma_m  (as float32)
 
 A source is detected when 10**(-0.4 PSF_INST_MAG) / sigma_F >= snr_min (the measured S/N: so
-sources near the limit are biased bright; select S/N0 > 20 for unbiased photometry), its
+sources near the limit are biased bright; select S/N0 > 20 for unbiased photometry; with
+``detect_on_true_snr`` the cut is on counts / sigma_F instead, free of that bias), its
 noise-free peak counts / (2 pi s**2) <= saturation, and X_PSF, Y_PSF lie on the chip.
 m_true includes the star's variability at the exposure. Spurious sources (star_id -1):
 Poisson(spurious_rate) per live chip, uniform on the chip, SNR0 uniform in [1, 3] x snr_min,
@@ -145,7 +146,7 @@ def _phot_params(config: SurveyConfig, m: ExposureModel) -> np.ndarray:
     cells = m.flat_grid.shape[-1]
     return np.array(
         [bkg, config.phot_floor, kf, config.centroid_floor, config.snr_min, peak]
-        + [CHIP_NX, CHIP_NY, float(e["ra"]), float(e["dec"]), cells, 0.0]
+        + [CHIP_NX, CHIP_NY, float(e["ra"]), float(e["dec"]), cells, config.detect_on_true_snr]
     )
 
 

