@@ -8,6 +8,7 @@ flat native-endian array. Decoders raise :class:`DecodeError` on corrupt or shor
 from __future__ import annotations
 
 import sys
+import threading
 import zlib
 
 import numpy as np
@@ -22,11 +23,8 @@ class DecodeError(ValueError):
 
 
 def _big_endian_bytes(values: np.ndarray) -> bytes:
-    if values.dtype.itemsize > 1 and values.dtype.kind != "c":
-        return values.astype(values.dtype.newbyteorder(">"), copy=False).tobytes()
-    if values.dtype.kind == "c":
-        return values.astype(values.dtype.newbyteorder(">"), copy=False).tobytes()
-    return values.tobytes()
+    """The values as FITS stores them (big-endian)."""
+    return values.astype(values.dtype.newbyteorder(">"), copy=False).tobytes()
 
 
 def _from_big_endian(raw: bytes | np.ndarray, dtype: np.dtype, count: int) -> np.ndarray:
@@ -36,16 +34,19 @@ def _from_big_endian(raw: bytes | np.ndarray, dtype: np.dtype, count: int) -> np
 
 
 def _gunzip(buf: bytes, expected: int) -> bytes:
-    d = zlib.decompressobj(47)  # gzip (cfitsio) or zlib wrapper
+    """Inflate a gzip (or zlib) stream of known size; zlib checks the CRC and the end.
+
+    The output is capped at ``expected + 1`` bytes, so a corrupt or hostile stream cannot
+    expand without bound.
+    """
+    d = zlib.decompressobj(47)
     try:
         out = d.decompress(buf, expected + 1)
     except zlib.error as exc:
         raise DecodeError(f"gzip data are corrupt: {exc}") from exc
     if len(out) != expected or not d.eof:
-        raise DecodeError(
-            f"gzip data decode to {len(out)} bytes, expected {expected}"
-            + ("" if d.eof else " (stream truncated)")
-        )
+        end = "" if d.eof else " (stream truncated)"
+        raise DecodeError(f"gzip data decode to {len(out)} bytes, expected {expected}{end}")
     return out
 
 
@@ -54,7 +55,52 @@ def _gzip(data: bytes | np.ndarray, level: int) -> bytes:
     return c.compress(data) + c.flush()
 
 
-class Gzip1:
+class _Codec:
+    """Shared ``decode_into``: decode, then copy into a (possibly strided) output view."""
+
+    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def decode_into(self, buf: bytes, out: np.ndarray) -> None:
+        """Decode straight into ``out`` (2-D rows x elements, native storage dtype)."""
+        out[...] = self.decode(buf, dtype=out.dtype, count=out.size).reshape(out.shape)
+
+
+class _BigEndianBytes(_Codec):
+    """Codecs whose decoded bytes are the big-endian column: one byte-swapping copy."""
+
+    def _raw(self, buf: bytes, expected: int) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
+        return _from_big_endian(self._raw(buf, count * dtype.itemsize), dtype, count)
+
+    def decode_into(self, buf: bytes, out: np.ndarray) -> None:
+        raw = self._raw(buf, out.size * out.dtype.itemsize)
+        if len(raw) != out.size * out.dtype.itemsize:
+            raise DecodeError(f"{len(raw)} bytes stored, expected {out.size * out.dtype.itemsize}")
+        out[...] = np.frombuffer(raw, dtype=out.dtype.newbyteorder(">")).reshape(out.shape)
+
+
+class _Shuffled(_Codec):
+    """Codecs whose decoded bytes are shuffled planes: rebuilt in place by a kernel."""
+
+    def _raw(self, buf: bytes, expected: int) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
+        return _unshuffle(self._raw(buf, count * dtype.itemsize), dtype)
+
+    def decode_into(self, buf: bytes, out: np.ndarray) -> None:
+        raw = self._raw(buf, out.size * out.dtype.itemsize)
+        if out.dtype.itemsize == 1 or out.dtype.kind == "c":
+            out[...] = _unshuffle(raw, out.dtype).reshape(out.shape)
+            return
+        planes = np.frombuffer(raw, dtype=np.uint8)
+        _kernels.unshuffle_into(planes, out.view(f"u{out.dtype.itemsize}"))
+
+
+class Gzip1(_BigEndianBytes):
     """GZIP_1: the column's big-endian bytes in one gzip (RFC 1952) stream."""
 
     name = "GZIP_1"
@@ -65,11 +111,11 @@ class Gzip1:
     def encode(self, values: np.ndarray) -> bytes:
         return _gzip(_big_endian_bytes(values), self.level)
 
-    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
-        return _from_big_endian(_gunzip(buf, count * dtype.itemsize), dtype, count)
+    def _raw(self, buf: bytes, expected: int) -> bytes:
+        return _gunzip(buf, expected)
 
 
-class Gzip2:
+class Gzip2(_Shuffled):
     """GZIP_2: bytes shuffled into planes (most significant first), then gzip."""
 
     name = "GZIP_2"
@@ -80,13 +126,17 @@ class Gzip2:
     def encode(self, values: np.ndarray) -> bytes:
         return _gzip(_shuffle(values), self.level)
 
-    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
-        return _unshuffle(_gunzip(buf, count * dtype.itemsize), dtype)
+    def _raw(self, buf: bytes, expected: int) -> bytes:
+        return _gunzip(buf, expected)
 
 
 def _shuffle(values: np.ndarray) -> np.ndarray:
-    flat = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
-    return _kernels.shuffle(flat, values.dtype.itemsize, _SWAP)
+    width = values.dtype.itemsize
+    if width not in (2, 4, 8) or values.dtype.kind == "c":
+        flat = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
+        return _kernels.shuffle(flat, width, _SWAP)
+    flat = np.ascontiguousarray(values).reshape(-1).view(f"u{width}")
+    return _kernels.shuffle_values(flat, width)
 
 
 def _unshuffle(raw: bytes, dtype: np.dtype) -> np.ndarray:
@@ -94,7 +144,7 @@ def _unshuffle(raw: bytes, dtype: np.dtype) -> np.ndarray:
     return _kernels.unshuffle(planes, dtype.itemsize, _SWAP).view(dtype)
 
 
-class Rice1:
+class Rice1(_Codec):
     """RICE_1: cfitsio's Rice coder, block size 32, bytepix from the column type."""
 
     name = "RICE_1"
@@ -111,8 +161,17 @@ class Rice1:
             raise DecodeError(f"Rice data are corrupt or truncated (status {status})")
         return out.view(dtype)
 
+    def decode_into(self, buf: bytes, out: np.ndarray) -> None:
+        if out.shape[1] != 1:
+            super().decode_into(buf, out)
+            return
+        target = out[:, 0].view(f"u{out.dtype.itemsize}")
+        status = _kernels.rice_decode(np.frombuffer(buf, np.uint8), target, out.dtype.itemsize)
+        if status != _kernels.RICE_OK:
+            raise DecodeError(f"Rice data are corrupt or truncated (status {status})")
 
-class NoCompress:
+
+class NoCompress(_BigEndianBytes):
     """NOCOMPRESS: the column's big-endian bytes stored as they are (funpack rejects it)."""
 
     name = "NOCOMPRESS"
@@ -120,11 +179,13 @@ class NoCompress:
     def encode(self, values: np.ndarray) -> bytes:
         return _big_endian_bytes(values)
 
-    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
-        return _from_big_endian(buf, dtype, count)
+    def _raw(self, buf: bytes, expected: int) -> bytes:
+        return buf
 
 
 class _ZstdBase:
+    _local = threading.local()  # zstd contexts are reusable but not thread-safe
+
     def __init__(self, *, level: int = settings.ZSTD_LEVEL) -> None:
         self.level = level
 
@@ -133,11 +194,14 @@ class _ZstdBase:
 
         return zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(data)
 
-    def _decompress(self, buf: bytes, expected: int) -> bytes:
+    def _raw(self, buf: bytes, expected: int) -> bytes:
         import zstandard
 
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
         try:
-            out = zstandard.ZstdDecompressor().decompress(buf, max_output_size=expected)
+            out = dctx.decompress(buf, max_output_size=expected)
         except zstandard.ZstdError as exc:
             raise DecodeError(f"zstd data are corrupt: {exc}") from exc
         if len(out) != expected:
@@ -145,7 +209,7 @@ class _ZstdBase:
         return out
 
 
-class Zstd1(_ZstdBase):
+class Zstd1(_ZstdBase, _BigEndianBytes):
     """ZSTD_1 (dvo extension): big-endian column bytes in one Zstandard frame."""
 
     name = "ZSTD_1"
@@ -153,20 +217,14 @@ class Zstd1(_ZstdBase):
     def encode(self, values: np.ndarray) -> bytes:
         return self._compress(_big_endian_bytes(values))
 
-    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
-        return _from_big_endian(self._decompress(buf, count * dtype.itemsize), dtype, count)
 
-
-class Zstd2(_ZstdBase):
+class Zstd2(_ZstdBase, _Shuffled):
     """ZSTD_2 (dvo extension): shuffled as GZIP_2, then one Zstandard frame."""
 
     name = "ZSTD_2"
 
     def encode(self, values: np.ndarray) -> bytes:
         return self._compress(_shuffle(values))
-
-    def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
-        return _unshuffle(self._decompress(buf, count * dtype.itemsize), dtype)
 
 
 ALGORITHMS = {

@@ -97,6 +97,11 @@ class Column:
         return (self.tzero not in (None, 0)) or (self.tscal not in (None, 1))
 
     @property
+    def direct(self) -> bool:
+        """True if the user form is the storage form (plain numbers, no TZERO/TSCAL)."""
+        return self.code in "BIJKEDCM" and not self.unsigned and not self.scaled
+
+    @property
     def user_dtype(self) -> tuple:
         """The (dtype, shape) of the field :func:`read_table` returns."""
         if self.is_vla:

@@ -215,3 +215,71 @@ def unshuffle(src, width, swap):
         for i in range(n):
             out[i * width + kk] = src[base + i]
     return out
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_into2(planes, out, n):
+    nr, nc = out.shape
+    for i in range(nr):
+        for j in range(nc):
+            e = i * nc + j
+            out[i, j] = (np.uint16(planes[e]) << np.uint16(8)) | np.uint16(planes[n + e])
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_into4(planes, out, n):
+    nr, nc = out.shape
+    for i in range(nr):
+        for j in range(nc):
+            e = i * nc + j
+            out[i, j] = (
+                (np.uint32(planes[e]) << np.uint32(24))
+                | (np.uint32(planes[n + e]) << np.uint32(16))
+                | (np.uint32(planes[2 * n + e]) << np.uint32(8))
+                | np.uint32(planes[3 * n + e])
+            )
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_into8(planes, out, n):
+    nr, nc = out.shape
+    for i in range(nr):
+        for j in range(nc):
+            e = i * nc + j
+            hi = (
+                (np.uint64(planes[e]) << np.uint64(56))
+                | (np.uint64(planes[n + e]) << np.uint64(48))
+                | (np.uint64(planes[2 * n + e]) << np.uint64(40))
+                | (np.uint64(planes[3 * n + e]) << np.uint64(32))
+            )
+            lo = (
+                (np.uint64(planes[4 * n + e]) << np.uint64(24))
+                | (np.uint64(planes[5 * n + e]) << np.uint64(16))
+                | (np.uint64(planes[6 * n + e]) << np.uint64(8))
+                | np.uint64(planes[7 * n + e])
+            )
+            out[i, j] = hi | lo
+
+
+def unshuffle_into(planes: np.ndarray, out: np.ndarray) -> None:
+    """Rebuild big-endian byte planes into the unsigned 2-D array ``out`` (may be strided).
+
+    Element ``i * ncols + j`` of the planes goes to ``out[i, j]``; values are assembled
+    arithmetically, so the result is native-endian on any machine. One kernel per width
+    (2, 4, 8 bytes), written out so numba keeps the byte loads in registers.
+    """
+    width = out.dtype.itemsize
+    kernel = {2: _unshuffle_into2, 4: _unshuffle_into4, 8: _unshuffle_into8}[width]
+    kernel(planes, out, out.size)
+
+
+@njit(cache=True, nogil=True)
+def shuffle_values(values, width):
+    """Byte planes (most significant first) of the unsigned integers ``values``."""
+    n = values.size
+    out = np.empty(n * width, dtype=np.uint8)
+    for i in range(n):
+        v = np.uint64(values[i])
+        for k in range(width):
+            out[k * n + i] = np.uint8((v >> np.uint64(8 * (width - 1 - k))) & np.uint64(0xFF))
+    return out

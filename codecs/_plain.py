@@ -10,6 +10,8 @@ from ._columns import Column, row_dtype, storage_to_user, user_to_storage
 from ._fitsfile import HDU, pread_exact
 from ._schema import Layout
 
+CHUNK_ROWS = 16384
+
 
 def output_dtype(columns: list[Column]) -> np.dtype:
     """The native structured dtype :func:`read_table` returns for these columns."""
@@ -42,10 +44,21 @@ def read_plain(
         i = layout.columns.index(col)
         if col.is_vla:
             out[col.name] = _read_vla(fd, hdu, layout, col, rec[f"f{i}"], ctx)
-        elif col.nbytes:
-            stored = rec[f"f{i}"].astype(col.storage_dtype)
-            out[col.name] = storage_to_user(col, stored)
+    for lo in range(0, len(rec), CHUNK_ROWS):  # row blocks keep both arrays in cache
+        _convert_block(rec[lo : lo + CHUNK_ROWS], out[lo : lo + CHUNK_ROWS], layout, columns)
     return out
+
+
+def _convert_block(rec: np.ndarray, out: np.ndarray, layout: Layout, columns) -> None:
+    """Copy big-endian raw rows into the native output (one pass per plain column)."""
+    for col in columns:
+        if col.is_vla or not col.nbytes:
+            continue
+        raw = rec[f"f{layout.columns.index(col)}"]
+        if col.direct:
+            out[col.name] = raw if col.repeat > 1 else raw[:, 0]
+        else:
+            out[col.name] = storage_to_user(col, raw.astype(col.storage_dtype))
 
 
 def _read_vla(
@@ -53,6 +66,8 @@ def _read_vla(
 ) -> np.ndarray:
     """Object array of the variable-length arrays pointed to by ``desc`` (nelem, offset)."""
     heap_start = hdu.header.get("THEAP", layout.row_bytes * layout.nrows)
+    if not isinstance(heap_start, int) or isinstance(heap_start, bool) or heap_start < 0:
+        raise CodecError(f"THEAP={heap_start!r} is not a valid heap offset", **ctx)
     elem = Column(col.name, col.vla_code, 1, tzero=col.tzero, tscal=col.tscal)
     width = elem.nbytes if col.vla_code != "X" else 1
     nelem, offset = desc[:, 0].astype(np.int64), desc[:, 1].astype(np.int64)

@@ -118,15 +118,21 @@ def read_tiles(
     jobs = [(t, i, c) for t in tiles for i, c in cols]
     fetch = _Fetcher(fd, desc, [(t, i) for t, i, _ in jobs], heap_start, data_end, ctx, layout)
 
-    def decode(job: tuple) -> np.ndarray:
+    def decode(job: tuple) -> np.ndarray | None:
         t, i, col = job
         nr = min(L, layout.nrows - t * L)
         cctx = dict(ctx, column=col.name, tile=t)
-        return decode_cell(fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch)
+        whole = start <= t * L and t * L + nr <= stop
+        target = None
+        if whole and col.direct:  # decode straight into the output field
+            target = out[col.name][t * L - start : t * L - start + nr]
+            target = target.reshape(nr, col.count) if target.ndim == 2 else target[:, None]
+        return decode_cell(fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch, target=target)
 
     for (t, _, col), values in zip(jobs, _pool_map(decode, jobs), strict=True):
-        a, b = max(start, t * L), min(stop, (t + 1) * L)
-        out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
+        if values is not None:
+            a, b = max(start, t * L), min(stop, (t + 1) * L)
+            out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
     return out
 
 
@@ -169,17 +175,29 @@ class _Fetcher:
 
 
 def decode_cell(
-    buf: bytes, algorithm: str, col: Column, nr: int, ctx: dict, fetch: _Fetcher
-) -> np.ndarray:
-    """Decode one column of one tile into its user form (nr rows)."""
+    buf: bytes,
+    algorithm: str,
+    col: Column,
+    nr: int,
+    ctx: dict,
+    fetch: _Fetcher,
+    target: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Decode one column of one tile.
+
+    With ``target`` (a (nr, count) view of the output in storage form) the values are
+    decoded straight into it and None is returned; otherwise the user form is returned.
+    """
     codec = ALGORITHMS.get(algorithm)
     if codec is None:
         raise CodecError(f"unknown compression algorithm {algorithm!r}", **ctx)
     if col.is_vla:
         return _decode_vla_cell(buf, codec, col, nr, ctx, fetch)
-    count = nr * col.count
     try:
-        values = codec().decode(buf, dtype=col.storage_dtype, count=count)
+        if target is not None:
+            codec().decode_into(buf, target)
+            return None
+        values = codec().decode(buf, dtype=col.storage_dtype, count=nr * col.count)
     except DecodeError as exc:
         raise CodecError(str(exc), **ctx) from exc
     return storage_to_user(col, values.reshape(nr, col.count))
@@ -211,6 +229,8 @@ def _decode_one_vla(
     count = (nelem + 7) // 8 if elem.code == "X" else nelem
     if nelem < 0 or clen < 0 or off < 0 or off + clen > fetch.data_end - fetch.heap_start:
         raise CodecError("VLA descriptor points outside the heap", **ctx)
+    if count * width > fetch.layout.heap_size:
+        raise CodecError(f"VLA of {nelem} elements does not fit in ZPCOUNT", **ctx)
     data = fetch.at(off, clen) if clen else b""
     if clen == count * width:
         return vla_values(elem, data, nelem)

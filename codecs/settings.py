@@ -85,7 +85,7 @@ RESERVED_PREFIXES = (
 )
 
 # Threads for tile encode/decode (zlib, zstd and the numba kernels release the GIL).
-THREADS = 2
+THREADS = 1
 
 # Largest believable ratio uncompressed / compressed bytes (zstd on constant data reaches
 # a few thousand); anything larger means corrupt ZNAXIS keywords, not data.

@@ -38,9 +38,9 @@ def _spy(monkeypatch) -> list[tuple[str, int]]:
     seen: list[tuple[str, int]] = []
     real = tiled.decode_cell
 
-    def spy(buf, algorithm, col, nr, ctx, fetch):
+    def spy(buf, algorithm, col, nr, ctx, fetch, **kw):
         seen.append((col.name, ctx["tile"]))
-        return real(buf, algorithm, col, nr, ctx, fetch)
+        return real(buf, algorithm, col, nr, ctx, fetch, **kw)
 
     monkeypatch.setattr(tiled, "decode_cell", spy)
     return seen
