@@ -191,9 +191,14 @@ def _convex_normals(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     if np.any(norm < 1e-12):
         raise SkyTableError("Polygon: repeated or antipodal consecutive vertices")
     n /= norm[:, None]
-    side = v @ n.T  # side[j, i]: vertex j against edge i
-    if np.all(side >= -1e-10):
+    side = v @ n.T  # side[j, i]: vertex j against edge i (0 by construction for its ends)
+    k = len(v)
+    own = (np.arange(k)[:, None] == np.arange(k)[None, :]) | (
+        np.arange(k)[:, None] == (np.arange(k)[None, :] + 1) % k
+    )
+    side = np.where(own, 0.0, side)
+    if np.all(side >= -1e-12):
         return n
-    if np.all(side <= 1e-10):
+    if np.all(side <= 1e-12):
         return -n
     raise SkyTableError("Polygon: vertices do not form a convex polygon")
