@@ -44,6 +44,13 @@ def index_ranges(averef: np.ndarray, nobj: int) -> tuple[np.ndarray, np.ndarray]
     return off, cnt
 
 
+def _merge_sorted(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Insert ``new`` rows into ``old`` (sorted by AVE_REF) after equal keys: stable merge."""
+    new = new[np.argsort(new["AVE_REF"], kind="stable")]
+    pos = np.searchsorted(old["AVE_REF"], new["AVE_REF"], side="right")
+    return np.insert(old, pos, new)
+
+
 def attach(
     part: Partition,
     new_average: np.ndarray,
@@ -51,42 +58,81 @@ def attach(
     new_lensing: np.ndarray,
     photcodes: Photcodes,
 ) -> Partition:
-    """A new Partition with objects and measurements appended, sorted, and averages recomputed.
+    """A new Partition with objects and measurements appended, sorted, and averages recomputed
+    for the objects that changed.
 
     Measure rows are ordered by (AVE_REF, arrival), which is (AVE_REF, IMAGE_ID) because image
     ids grow with each file: the same order whatever batches the data came in.
     """
     nsec = part.nsecfilt
-    average = np.concatenate([part.average, new_average])
-    secfilt = np.concatenate([part.secfilt, SECFILT.empty(len(new_average) * nsec)])
-    measure = np.concatenate([part.measure, new_measure])
-    measure = measure[np.argsort(measure["AVE_REF"], kind="stable")]
-    lensing = np.concatenate([part.lensing, new_lensing])
-    lensing = lensing[np.argsort(lensing["AVE_REF"], kind="stable")]
     out = dataclasses.replace(
         part,
-        average=average,
-        secfilt=secfilt,
-        measure=measure,
-        lensing=lensing,
+        average=np.concatenate([part.average, new_average]),
+        secfilt=np.concatenate([part.secfilt, SECFILT.empty(len(new_average) * nsec)]),
+        measure=_merge_sorted(part.measure, new_measure),
+        lensing=_merge_sorted(part.lensing, new_lensing),
         next_objid=part.next_objid + len(new_average),
     )
-    return recompute(out, photcodes)
+    touched = np.unique(np.concatenate([new_measure["AVE_REF"], new_lensing["AVE_REF"]]))
+    return recompute(out, photcodes, objects=touched.astype(np.int64), inplace=True)
 
 
-def recompute(part: Partition, photcodes: Photcodes) -> Partition:
-    """A copy of ``part`` whose Average/SecFilt derived columns are recomputed."""
+_MEASURE_INPUTS = (
+    "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME", "MAG",
+    "MAG_ERR", "M_APER", "M_APER_ERR", "M_KRON", "M_KRON_ERR", "MCAL_PSF", "MCAL_APER",
+    "AIRMASS", "M_FLAT",
+)  # fmt: skip
+
+
+def recompute(
+    part: Partition,
+    photcodes: Photcodes,
+    *,
+    objects: np.ndarray | None = None,
+    inplace: bool = False,
+) -> Partition:
+    """``part`` with Average/SecFilt derived columns recomputed (a copy unless ``inplace``).
+
+    Offsets and counts are always recomputed for every object; positions and magnitudes for
+    ``objects`` only (all when None), which is what makes addstar's cost follow the change.
+    """
     nobj, nsec = len(part.average), part.nsecfilt
-    average, secfilt = part.average.copy(), part.secfilt.copy()
+    average = part.average if inplace else part.average.copy()
+    secfilt = part.secfilt if inplace else part.secfilt.copy()
     m = part.measure
     off, cnt = index_ranges(m["AVE_REF"], nobj)
     average["OFF_MEASURE"], average["NMEASURE"] = off, cnt
     loff, lcnt = index_ranges(part.lensing["AVE_REF"], nobj)
     average["OFF_LENSING"], average["NLENSING"] = loff, lcnt
-    if len(m):
-        _positions(average, m, off, cnt, photcodes)
-        _magnitudes(secfilt, m, off, cnt, nsec, photcodes)
+    if len(m) == 0:
+        return dataclasses.replace(part, average=average, secfilt=secfilt)
+    if objects is None:
+        objects, sub, sub_off, sub_cnt = slice(None), m, off, cnt
+    else:
+        sub_cnt = cnt[objects]
+        sub_off = np.cumsum(sub_cnt) - sub_cnt
+        rows = np.repeat(off[objects] - sub_off, sub_cnt) + np.arange(int(sub_cnt.sum()))
+        sub = {c: m[c][rows] for c in _MEASURE_INPUTS}
+        sub["AVE_REF"] = np.repeat(np.arange(len(objects)), sub_cnt)
+    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, photcodes))
+    sf = secfilt.reshape(nobj, nsec)
+    for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, photcodes).items():
+        sf[col][objects] = values
     return dataclasses.replace(part, average=average, secfilt=secfilt)
+
+
+_ASTROMETRY = ("RA", "DEC", "RA_ERR", "DEC_ERR", "CHISQ_POS", "NUMBER_POS")
+
+
+def _store_positions(average: np.ndarray, objects, pos: dict[str, np.ndarray]) -> None:
+    """Write position columns for ``objects``; relastro-fitted objects keep their astrometry,
+    and objects without usable measurements keep their position."""
+    flags = average["FLAGS"][objects]
+    keep_old = ((flags & np.uint32(ObjFlags.ASTROMETRY_FITTED)) != 0) | (pos["NUMBER_POS"] == 0)
+    for col, values in pos.items():
+        if col in _ASTROMETRY and keep_old.any():
+            values = np.where(keep_old, average[col][objects], values)
+        average[col][objects] = values
 
 
 def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
@@ -95,7 +141,8 @@ def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: i
     return usable & (is_dep | ~has_dep[key])
 
 
-def _positions(average, m, off, cnt, photcodes: Photcodes) -> None:
+def _positions(m, off, cnt, photcodes: Photcodes) -> dict[str, np.ndarray]:
+    """Mean position, its error, chi-square, count and epoch statistics per object."""
     codes = m["PHOTCODE"]
     is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
     sys_err = photcodes.column("ASTROM_ERR_SYS", codes).astype(np.float64)
@@ -104,64 +151,55 @@ def _positions(average, m, off, cnt, photcodes: Photcodes) -> None:
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
     usable = (m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_ASTROM)) == 0
     averef = m["AVE_REF"].astype(np.int64)
-    use = _dep_or_ref(averef, is_dep, usable, len(average))
-    n = len(average)
-    ra, dec = average["RA"].copy(), average["DEC"].copy()
+    n = len(off)
+    use = _dep_or_ref(averef, is_dep, usable, n)
+    ra, dec = np.full(n, np.nan), np.full(n, np.nan)
     err, chi, npos = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
     mean_positions(off, cnt, m["RA"], m["DEC"], sigma, use, ra, dec, err, chi, npos)
-    fitted = (average["FLAGS"] & np.uint32(ObjFlags.ASTROMETRY_FITTED)) != 0
-    keep = ~fitted
-    average["RA"][keep], average["DEC"][keep] = ra[keep], dec[keep]
-    average["RA_ERR"][keep] = average["DEC_ERR"][keep] = err[keep]
-    average["CHISQ_POS"][keep], average["NUMBER_POS"][keep] = chi[keep], npos[keep]
     t = m["TIME"].astype(np.float64)
     w = use.astype(np.float64)
     nuse = np.bincount(averef, weights=w, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_t = np.bincount(averef, weights=w * t, minlength=n) / nuse
-    tmin = np.full(n, np.inf)
-    tmax = np.full(n, -np.inf)
+    tmin, tmax = np.full(n, np.inf), np.full(n, -np.inf)
     np.minimum.at(tmin, averef[use], t[use])
     np.maximum.at(tmax, averef[use], t[use])
     ok = nuse > 0
-    average["MEAN_EPOCH"] = np.where(ok, np.round(np.nan_to_num(mean_t)), 0).astype(np.int32)
-    average["TIME_RANGE"] = np.where(ok, tmax - tmin, 0).astype(np.int32)
+    return {
+        "RA": ra, "DEC": dec, "RA_ERR": err, "DEC_ERR": err, "CHISQ_POS": chi, "NUMBER_POS": npos,
+        "MEAN_EPOCH": np.where(ok, np.round(np.nan_to_num(mean_t)), 0).astype(np.int32),
+        "TIME_RANGE": np.where(ok, tmax - tmin, 0).astype(np.int32),
+    }  # fmt: skip
 
 
-def _magnitudes(secfilt, m, off, cnt, nsec: int, photcodes: Photcodes) -> None:
+_MAG_KINDS = (
+    ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED", "MAG", "MAG_ERR", "MCAL_PSF"),
+    ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP", "M_APER", "M_APER_ERR", "MCAL_APER"),
+    ("MAG_KRON", "MAG_KRON_ERR", "MAG_KRON_STDEV", "NUSED_KRON", "M_KRON", "M_KRON_ERR",
+     "MCAL_APER"),
+)  # fmt: skip
+
+
+def _magnitudes(m, off, cnt, nsec: int, photcodes: Photcodes) -> dict[str, np.ndarray]:
+    """SecFilt columns, each of shape (objects, nsec)."""
     codes = m["PHOTCODE"]
     slot = photcodes.sec_slot(codes).astype(np.int64)
     is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
-    c_lam = photcodes.column("C_LAM", codes)
-    k = photcodes.column("K", codes)
+    c_lam, k = photcodes.column("C_LAM", codes), photcodes.column("K", codes)
     nobj = len(off)
     averef = m["AVE_REF"].astype(np.int64)
     key = np.where(slot >= 0, averef * nsec + slot, 0)
     usable = (slot >= 0) & ((m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_PHOTOM)) == 0)
     use = _dep_or_ref(key, is_dep, usable, nobj * nsec)
-    ncode = np.bincount(key[slot >= 0], minlength=nobj * nsec)
-    sf = secfilt.reshape(nobj, nsec) if nobj else secfilt.reshape(0, nsec)
-    sf["NCODE"] = ncode.reshape(nobj, nsec)
-    kinds = (
-        ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED", "MAG", "MAG_ERR", "MCAL_PSF"),
-        ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP", "M_APER", "M_APER_ERR", "MCAL_APER"),
-        (
-            "MAG_KRON",
-            "MAG_KRON_ERR",
-            "MAG_KRON_STDEV",
-            "NUSED_KRON",
-            "M_KRON",
-            "M_KRON_ERR",
-            "MCAL_APER",
-        ),
-    )
-    for mean_col, err_col, std_col, n_col, src, src_err, mcal in kinds:
+    out = {"NCODE": np.bincount(key[slot >= 0], minlength=nobj * nsec).reshape(nobj, nsec)}
+    for mean_col, err_col, std_col, n_col, src, src_err, mcal in _MAG_KINDS:
         cal = calibrated_mag(m[src], c_lam, k, m["AIRMASS"], m[mcal], m["M_FLAT"])
         err = m[src_err].astype(np.float64)
-        out = [np.full((nobj, nsec), np.nan) for _ in range(6)]
+        res = [np.full((nobj, nsec), np.nan) for _ in range(6)]
         nused = np.zeros((nobj, nsec), np.int64)
-        mean_mags(off, cnt, slot, cal, err, use, nsec, MAG_FLOOR, *out, nused)
-        mean, merr, std, mmin, mmax, chi = out
-        sf[mean_col], sf[err_col], sf[std_col], sf[n_col] = mean, merr, std, nused
+        mean_mags(off, cnt, slot, cal, err, use, nsec, MAG_FLOOR, *res, nused)
+        mean, merr, std, mmin, mmax, chi = res
+        out.update({mean_col: mean, err_col: merr, std_col: std, n_col: nused})
         if mean_col == "MAG":
-            sf["MAG_MIN"], sf["MAG_MAX"], sf["MAG_CHI"] = mmin, mmax, chi
+            out.update({"MAG_MIN": mmin, "MAG_MAX": mmax, "MAG_CHI": chi})
+    return out

@@ -34,6 +34,9 @@ from dvo.transaction import Transaction
 
 __all__ = ["AddstarReport", "addstar", "PartitionCache"]
 
+#: A batch is committed early once its changed partitions hold this much memory.
+MAX_PENDING_BYTES = 2 << 30
+
 
 @dataclass
 class AddstarReport:
@@ -89,17 +92,25 @@ class PartitionCache:
             self._parts.popitem(last=False)
 
     def _nbytes(self) -> int:
-        return sum(
-            p.average.nbytes + p.secfilt.nbytes + p.measure.nbytes + p.lensing.nbytes
-            for p in self._parts.values()
-        )
+        return _nbytes(self._parts.values())
+
+
+def _nbytes(parts: Iterable[Partition]) -> int:
+    """Memory held by partitions' tables."""
+    return sum(
+        p.average.nbytes + p.secfilt.nbytes + p.measure.nbytes + p.lensing.nbytes for p in parts
+    )
 
 
 @dataclass
-class _State:
+class _Pending:
+    """Loaded but not yet committed: changed partitions, the Images and Stats tables."""
+
     images: np.ndarray
     next_id: int
     stats: np.ndarray
+    parts: dict[int, Partition] = field(default_factory=dict)
+    files: int = 0
 
 
 def read_input(path: str | Path, db: Database, photcode: str | None) -> IngestBatch:
@@ -131,6 +142,7 @@ def addstar(
     radius: float | None = None,
     replace: bool = False,
     photcode: str | None = None,
+    batch: int = 1,
     progress: Callable[[int], None] | None = None,
     lock_timeout: float | None = None,
 ) -> AddstarReport:
@@ -141,24 +153,31 @@ def addstar(
     radius : match radius in arcsec (default: the database's, 1 arcsec).
     replace : swap the measurements of already loaded files for the new ones.
     photcode : REF photcode name for plain catalogues.
-    progress : called with the number of detections after each file.
+    batch : files per transaction. 1 (the default) commits after every file; a bulk load may
+        group files for speed, and a crash then returns to the state after the last committed
+        file, from which rerunning the same command completes the load.
+    progress : called with 1 after each file.
     """
+    if batch < 1:
+        raise IngestError(f"batch must be at least 1, got {batch}")
     report, start = AddstarReport(), time.perf_counter()
     matcher = Matcher(db.match_radius if radius is None else float(radius))
     with db.writer(timeout=lock_timeout):
         cache = PartitionCache(db)
-        state = _State(db.images(), db.next_image_id(), db.stats())
+        pending = _Pending(db.images(), db.next_image_id(), db.stats())
         for path in paths:
             report.files += 1
             try:
-                batch = read_input(path, db, photcode)
-                _load(db, cache, state, batch, matcher, replace, report)
+                _load(db, cache, pending, read_input(path, db, photcode), matcher, replace, report)
             except IngestError as exc:
                 report.failed.append((str(path), str(exc)))
             except DvoError as exc:
                 report.failed.append((str(path), f"{path}: {exc}"))
+            if pending.files >= batch or _nbytes(pending.parts.values()) > MAX_PENDING_BYTES:
+                _commit(db, cache, pending)
             if progress is not None:
                 progress(1)
+        _commit(db, cache, pending)
     report.seconds = time.perf_counter() - start
     return report
 
@@ -169,27 +188,28 @@ def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
     return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
 
 
-def _load(db, cache, state, batch, matcher, replace, report) -> None:
-    old = _already_loaded(state.images, batch)
+def _load(db, cache, pending: _Pending, batch, matcher, replace, report) -> None:
+    """Associate one file and add its changes to ``pending`` (untouched if anything fails)."""
+    old = _already_loaded(pending.images, batch)
     changed: dict[int, Partition] = {}
-    images = state.images
+    images = pending.images
     if old.any():
         if not replace:
             report.skipped.append(batch.source)
             return
-        changed, images = remove_images(db, cache, images, old)
-    ids = state.next_id + np.arange(len(batch.images), dtype=np.int64)
+        changed, images = remove_images(db, _Overlay(cache, pending.parts), images, old)
+    ids = pending.next_id + np.arange(len(batch.images), dtype=np.int64)
     batch.images["IMAGE_ID"] = ids
-    new_parts, counts = associate_batch(db, cache, changed, batch, ids, matcher)
+    source = _Overlay(cache, {**pending.parts, **changed})
+    new_parts, counts = associate_batch(db, source, batch, ids, matcher)
     changed.update(new_parts)
-    images = np.concatenate([images, batch.images])
-    stats = state.stats
+    pending.parts.update(changed)
+    pending.images = np.concatenate([images, batch.images])
+    pending.next_id = int(ids[-1]) + 1
     if changed:
-        stats = merge_stats(stats, np.concatenate([partition_stats(p) for p in changed.values()]))
-    _commit(db, changed, images, int(ids[-1]) + 1, stats)
-    for part in changed.values():
-        cache.put(part)
-    state.images, state.next_id, state.stats = images, int(ids[-1]) + 1, stats
+        rows = np.concatenate([partition_stats(p) for p in changed.values()])
+        pending.stats = merge_stats(pending.stats, rows)
+    pending.files += 1
     report.loaded += 1
     report.detections += batch.ndetections
     report.rejected += batch.rejected
@@ -198,28 +218,46 @@ def _load(db, cache, state, batch, matcher, replace, report) -> None:
     report.blends += counts["blends"]
 
 
-def _commit(db: Database, parts: dict[int, Partition], images, next_id: int, stats) -> None:
+class _Overlay:
+    """Partitions changed in this batch, else the committed ones from the cache."""
+
+    def __init__(self, cache: PartitionCache, parts: dict[int, Partition]) -> None:
+        self.cache, self.parts = cache, parts
+
+    def get(self, index: int) -> Partition:
+        return self.parts[index] if index in self.parts else self.cache.get(index)
+
+
+def _commit(db: Database, cache: PartitionCache, pending: _Pending) -> None:
+    """Write everything pending in one transaction, then remember it as committed."""
+    if pending.files == 0:
+        return
     compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
     sky = db.skytable
     with Transaction(db.catdir) as tx:
-        for index, part in parts.items():
+        for index, part in pending.parts.items():
             bounds = (sky.r_min[index], sky.r_max[index], sky.d_min[index], sky.d_max[index])
             write_partition(
                 part, tx.stage, compression=compression, tile_rows=tile_rows, bounds=bounds
             )
         codecs.write_table(
             tx.stage(layout.IMAGES),
-            IMAGE.conform(images),
+            IMAGE.conform(pending.images),
             compression=compression,
             tile_rows=tile_rows,
             extname=IMAGE.name,
             units=IMAGE.units,
-            header={"IMAGEID": next_id},
+            header={"IMAGEID": pending.next_id},
         )
-        codecs.write_table(tx.stage(layout.STATS), stats, compression="none", extname="DVO_STATS")
+        codecs.write_table(
+            tx.stage(layout.STATS), pending.stats, compression="none", extname="DVO_STATS"
+        )
+    for part in pending.parts.values():
+        cache.put(part)
+    pending.parts, pending.files = {}, 0
 
 
-def associate_batch(db, cache, changed, batch, ids, matcher) -> tuple[dict, dict]:
+def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
     """Match a batch's detections to objects and return the updated partitions and counts."""
     m = batch.measure.copy()
     counts = {"new": 0, "matched": 0, "blends": 0}
@@ -230,7 +268,7 @@ def associate_batch(db, cache, changed, batch, ids, matcher) -> tuple[dict, dict
     home = sky.lookup(m["RA"], m["DEC"])
     _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
     touched = np.union1d(near, home).astype(np.int64)
-    parts = {int(i): changed.get(int(i)) or cache.get(int(i)) for i in touched}
+    parts = {int(i): source.get(int(i)) for i in touched}
     sizes = np.array([parts[int(i)].nobjects for i in touched], np.int64)
     obj_part = np.repeat(touched, sizes)
     obj_row = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)

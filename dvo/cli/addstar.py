@@ -22,7 +22,7 @@ from dvo.cli.options import catdir_option, quiet_option
     help="Wait for another writer, or fail at once.",
 )
 @quiet_option
-def addstar(catdir, files, radius, replace, photcode, wait, quiet) -> None:
+def addstar(catdir, files, radius, replace, photcode, batch, wait, quiet) -> None:
     """Ingest FILES (smf exposures, or FITS/Parquet/CSV catalogues) into the database."""
     from dvo.cli.progress import progress_bar
     from dvo.database import open_database
