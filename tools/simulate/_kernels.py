@@ -13,6 +13,7 @@ from numba import njit
 __all__ = ["project_candidates", "measure"]
 
 _R2D = 180.0 / np.pi
+_M2LN = -0.4 * np.log(10.0)  # 10**(-0.4 m) = exp(_M2LN m)
 
 
 @njit(cache=True)
@@ -134,13 +135,13 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
     Returns
     -------
     keep : int64[m]
-        Input rows detected, and per kept row: x, y (float32), ra, dec, mag, mag_sig, mag_true,
-        flux, flux_sig, pos_sig as a float64[m, 10] array (x, y already float32-rounded).
+        Input rows detected, and float64[10, m]: x, y (float32-rounded), ra, dec, mag,
+        mag_sig, mag_true, flux, flux_sig, pos_sig of each kept row.
     """
     n = m0.shape[0]
     nc = dist.shape[0]
     keep = np.empty(n, np.int64)
-    out = np.empty((n, 10))
+    out = np.empty((10, n))
     bkg, floor, kf, cfloor, snr_min, peak = phot[0], phot[1], phot[2], phot[3], phot[4], phot[5]
     nx, ny, ra0, dec0, cells = phot[6], phot[7], phot[8], phot[9], int(phot[10])
     on_true = phot[11] != 0
@@ -149,12 +150,13 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
     m = 0
     for k in range(n):
         c = chip[k]
-        counts0 = 10.0 ** (-0.4 * m0[k])
+        counts0 = np.exp(_M2LN * m0[k])
         snr0 = counts0 / np.sqrt(counts0 + bkg)
-        sig_pos = np.sqrt((kf / snr0) ** 2 + cfloor * cfloor)
+        q = kf / snr0
+        sig_pos = np.sqrt(q * q + cfloor * cfloor)
         ox, oy = gauss[k, 0] * sig_pos, gauss[k, 1] * sig_pos
         xo, yo = x[k], y[k]
-        for _ in range(4):
+        for _ in range(3):
             u, v = (xo - hx) / hx, (yo - hy) / hy
             dxi = _poly(dist[c, 0], u, v) + ox
             deta = _poly(dist[c, 1], u, v) + oy
@@ -168,11 +170,12 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
         ix = min(max(int(np.floor((xo + 0.5) * cells / nx)), 0), cells - 1)
         iy = min(max(int(np.floor((yo + 0.5) * cells / ny)), 0), cells - 1)
         mag0 = m0[k] + grid[c, iy, ix] + _poly(smooth[c], u, v)
-        counts = 10.0 ** (-0.4 * mag0)
+        counts = np.exp(_M2LN * mag0)
         sigma_f = np.sqrt(counts + bkg)
-        sigma_m = np.sqrt((1.0857362047581294 * sigma_f / counts) ** 2 + floor * floor)
+        q = 1.0857362047581294 * sigma_f / counts
+        sigma_m = np.sqrt(q * q + floor * floor)
         mag = mag0 + gauss[k, 2] * sigma_m
-        flux = 10.0 ** (-0.4 * mag)
+        flux = np.exp(_M2LN * mag)
         snr = counts / sigma_f if on_true else flux / sigma_f
         if snr < snr_min or counts > peak:
             continue
@@ -184,8 +187,13 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
         ra = ra % 360.0
         dec = np.arctan2(sd0 + eta * cd0, np.sqrt(xi * xi + den * den)) * _R2D
         keep[m] = k
-        row = out[m]
-        row[0], row[1], row[2], row[3], row[4] = xo, yo, ra, dec, mag
-        row[5], row[6], row[7], row[8], row[9] = sigma_m, mag0, flux, sigma_f, sig_pos
+        out[0, m], out[1, m], out[2, m], out[3, m], out[4, m] = xo, yo, ra, dec, mag
+        out[5, m], out[6, m], out[7, m], out[8, m], out[9, m] = (
+            sigma_m,
+            mag0,
+            flux,
+            sigma_f,
+            sig_pos,
+        )
         m += 1
-    return keep[:m], out[:m]
+    return keep[:m], out[:, :m]

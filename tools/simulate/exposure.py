@@ -11,8 +11,9 @@ Astrometry (per detection, arcsec in the boresight's tangent plane, xi east / et
 where WCS is the chip header's TAN WCS (one-based pixel X_PSF + 1), truth the apparent position
 of stars.py (truth ``ra_true``/``dec_true``), D_image the image's distortion polynomial of
 camera.py evaluated at the written (u, v) of (X_PSF, Y_PSF), and SNR0 = c0 / sqrt(c0 + bkg)
-with c0 the counts without the flat term. X_PSF is solved by 4 fixed-point iterations and
-rounded to float32 before RA_PSF/DEC_PSF are computed from it.
+with c0 the counts without the flat term. X_PSF is solved by fixed-point iteration and
+rounded to float32 before RA_PSF/DEC_PSF are computed from it (3 iterations leave
+< 1e-6 pixel for distortions up to 1 arcsec).
 
 Photometry (mag)::
 
@@ -218,10 +219,10 @@ def simulate_exposure(
         _camera_rows(chips, model.exp), _phot_params(config, model),
         model.flat_grid, model.flat_smooth,
     )  # fmt: skip
-    order = np.argsort(cand["chip"][keep] * 1000.0 + vals[:, 4], kind="stable")
-    keep, vals = keep[order], vals[order]
+    order = np.argsort(cand["chip"][keep] * 1000.0 + vals[4])
+    keep = keep[order]
     det = {k: cand[k][keep] for k in ("star_id", "chip", "ra_true", "dec_true")}
-    det.update({k: vals[:, i] for i, k in enumerate(_MEASURED)})
+    det.update({k: vals[i][order] for i, k in enumerate(_MEASURED)})
     det["x"], det["y"] = det["x"].astype(np.float32), det["y"].astype(np.float32)
     first = np.searchsorted(det["chip"], det["chip"], side="left")
     det["ipp_idet"] = np.arange(len(first)) - first
