@@ -69,17 +69,26 @@ DETECTION_DTYPE = np.dtype(
 
 MODEL = """\
 dvo.tools.simulate truth conventions (units: deg, arcsec, mag, mas, mas/yr, MJD UTC).
+Tables: images has one row per (exposure, chip), row = exp_index * len(chips) + chip_index;
+  dead images have no HDUs in the smf. detections: one row per written smf row, in file order
+  (per exposure, chips in `chips` order, brightest first = IPP_IDET 0..); star_id -1 = spurious.
 Photometry: PSF_INST_MAG = m_true - 0.001*C_LAM - K*(AIRMASS-1) + dzp + flat(chip, X_PSF, Y_PSF)
   - 2.5 log10(EXPTIME) + N(0, PSF_INST_MAG_SIG); detections.mag_true is that without the noise,
-  detections.mag_sig = PSF_INST_MAG_SIG exactly. dzp > 0 means fainter (clouds). images.dzp =
-  images.dzp_exposure + images.dzp_chip; exposures.dzp_exposure = dzp_random + dzp_cloud
-  + dzp_drift + dzp_extinction, dzp_extinction = -k_night*(AIRMASS-1) (true K of the night is
-  K + k_night). flat = flat_grid[chip, iy, ix] + poly(flat_smooth[chip]) (camera.flat_eval).
-  Relphot solves MCAL = dzp and M_FLAT = flat up to one global constant.
-Astrometry: tangent-plane offset of RA_PSF/DEC_PSF (the header TAN WCS of X_PSF+1, Y_PSF+1)
-  from (ra_true, dec_true) = D(u, v) + N(0, pos_sig) per axis (xi east, eta north, arcsec),
-  D = sum_k images.dist[a, k] u**terms[k,0] v**terms[k,1], u = (X_PSF - (NX-1)/2)/((NX-1)/2).
-  ra_true/dec_true: stars moved by pm and parallax to the exposure (stars.apparent).
+  detections.mag_sig = PSF_INST_MAG_SIG exactly; m_true = stars.mag_<filter> (+ variability).
+  mag_sig = sqrt((1.0857 sigma_F/c)^2 + phot_floor^2), sigma_F = sqrt(c + 4 pi s^2 sky),
+  c = 10^(-0.4 mag_true), s = FWHM/2.3548/0.258 px. dzp > 0 means fainter (clouds).
+  images.dzp = images.dzp_exposure + images.dzp_chip; exposures.dzp_exposure = dzp_random
+  + dzp_cloud + dzp_drift + dzp_extinction, dzp_extinction = -k_night*(AIRMASS-1) (the true K
+  of the night is K + k_night). flat = flat_grid[chip, iy, ix] + poly(flat_smooth[chip])
+  (Truth.flat). A calibrator recovers MCAL = dzp and M_FLAT = flat up to its gauge freedoms
+  (one global constant; per-chip constants shared by M_FLAT and MCAL when both are per chip).
+Astrometry: offset of RA_PSF/DEC_PSF (the header TAN WCS of pixel X_PSF+1, Y_PSF+1) from
+  (ra_true, dec_true), in the tangent plane of the boresight (CRVAL; xi east, eta north,
+  arcsec) = D(u, v) + N(0, pos_sig) per axis, D_a = sum_k images.dist[a, k] u^i_k v^j_k with
+  (i_k, j_k) = terms[k] (Truth.distortion), u = (X_PSF - (NX-1)/2)/((NX-1)/2), v likewise;
+  pos_sig = sqrt((centroid_k FWHM / SNR0)^2 + centroid_floor^2) = X_PSF_SIG * 0.258.
+  ra_true/dec_true: stars moved by pm and parallax to the exposure (stars.apparent, geocentric,
+  Earth position exposures.earth_x/y/z in au, no aberration or refraction).
 """
 
 
