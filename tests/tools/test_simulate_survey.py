@@ -101,3 +101,15 @@ def test_detection_on_true_snr_has_no_malmquist_bias(tmp_path):
     det = truth.detections[truth.detections["star_id"] >= 0]
     pull = (det["mag"] - det["mag_true"]) / det["mag_sig"]
     assert abs(pull.mean()) < 0.03 and abs(pull.std() - 1) < 0.03
+
+
+def test_cli_set_overrides_and_bad_key(tmp_path, capsys):
+    from dvo.tools.simulate import SimulateConfigError
+
+    args = ["--out", str(tmp_path), "--exposures", "1", "--set", "distortion=0.3"]
+    assert main([*args, "--set", "pointings=[[10, 5]]", "--set", "filters=gi"]) == 0
+    truth = Truth.load(tmp_path)
+    assert truth.config.distortion == 0.3 and truth.config.pointings == ((10, 5),)
+    assert np.array_equal(truth.images["imageid"][truth.image_rows()], truth.detections["imageid"])
+    with pytest.raises(SimulateConfigError):
+        main(["--out", str(tmp_path), "--set", "no_such_field=1"])

@@ -1,7 +1,13 @@
-"""Entry point of ``python -m dvo.tools.simulate``."""
+"""Entry point of ``python -m dvo.tools.simulate``: a DvoError becomes one line and exit 1."""
 
 import sys
 
+from dvo.errors import DvoError
+
 from .cli import main
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except DvoError as exc:
+    print(f"simulate: {exc}", file=sys.stderr)
+    sys.exit(1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
-from .config import PRESETS, preset
+from .config import PRESETS, SimulateConfigError, preset
 from .reference import reference_path
 from .survey import simulate_survey
 from .truth import TRUTH_FILE
@@ -23,8 +24,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("PS1_V5", "PS1_V3"), default="PS1_V5")
     p.add_argument("--lensing", action="store_true", help="write XYnn.lensing tables")
     p.add_argument("--all-chips", action="store_true", help="use all 60 GPC1 chips")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any SurveyConfig field, VALUE as JSON (e.g. --set distortion=0.5)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings as a dict, VALUE parsed as JSON when it is JSON, else a string."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SimulateConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(tuple(v) if isinstance(v, list) else v for v in out[key])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["n_exposures"] = args.exposures
     if args.all_chips:
         overrides["chips"] = None
-    config = preset(args.preset, **overrides)
+    overrides.update(_overrides(args.set))
+    try:
+        config = preset(args.preset, **overrides)
+    except TypeError as exc:
+        raise SimulateConfigError(str(exc)) from exc
     t0 = time.perf_counter()
     truth = simulate_survey(config, args.out, verbose=args.verbose)
     dt = time.perf_counter() - t0

@@ -114,6 +114,11 @@ class Truth:
         lut = {c: i for i, c in enumerate(self.chips)}
         return np.vectorize(lut.__getitem__, otypes=[np.int64])(arr)
 
+    def image_rows(self, detections: np.ndarray | None = None) -> np.ndarray:
+        """Row numbers into ``images`` of detections (default: all ``self.detections``)."""
+        det = self.detections if detections is None else detections
+        return det["exp_index"].astype(np.int64) * len(self.chips) + det["chip_index"]
+
     def flat(self, chip: np.ndarray | str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The true flat-field offset (mag) at zero-based pixels (x, y) of chips (names or idx)."""
         x = np.asarray(x, dtype=np.float64)
