@@ -41,10 +41,12 @@ class Schema:
 
     def empty(self, n: int) -> np.ndarray:
         """``n`` rows with floats NaN (DVO's "not measured") and everything else zero."""
-        out = np.zeros(n, self.dtype)
+        template = np.zeros(1, self.dtype)
         for name in self.names:
-            if out.dtype[name].base.kind == "f":
-                out[name] = np.nan
+            if template.dtype[name].base.kind == "f":
+                template[name] = np.nan
+        out = np.empty(n, self.dtype)
+        out[...] = template[0]
         return out
 
     def conform(self, data: np.ndarray, *, what: str = "table") -> np.ndarray:

@@ -1,0 +1,140 @@
+"""Benchmark addstar: ingest simulated exposures into a growing database.
+
+Prints the detections/s of each tenth of the exposures, the peak memory, and, measured in the
+same run, a naive baseline: astropy ``search_around_sky`` association of the same detections
+against the objects seen so far (association only, no file I/O).
+
+The survey scans a strip of sky twice (two epochs), so each tenth adds new sky while the
+second pass matches against the first: the rate should not fall as the database grows.
+
+    python bench/addstar.py [--exposures 100] [--density 14000] [--batch 1] [--out /tmp/dvo-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def simulate(out: Path, n_exposures: int, density: float):
+    """Two passes along a strip at dec 20 deg, boresights 1.6 deg apart."""
+    from dvo.tools.simulate import SurveyConfig, simulate_survey
+
+    per_pass = max(n_exposures // 2, 1)
+    strip = tuple((30.0 + 1.6 * i, 20.0) for i in range(per_pass))
+    config = SurveyConfig(
+        seed=11,
+        pointings=strip,
+        chips=None,
+        n_exposures=n_exposures,
+        filters="r",
+        star_density=density,
+        span_days=30.0,
+        n_nights=2,
+    )
+    t0 = time.perf_counter()
+    truth = simulate_survey(config, out)
+    return sorted(out.glob("*.smf")), truth, time.perf_counter() - t0
+
+
+def bench_dvo(files: list[Path], db_path: Path, batch: int) -> list[tuple[int, float]]:
+    """(detections, seconds) per tenth of the files."""
+    from dvo.database import create_database
+    from dvo.ingest import addstar
+
+    shutil.rmtree(db_path, ignore_errors=True)
+    db = create_database(db_path, filters=("g", "r", "i", "z", "y"))
+    tenth = max(len(files) // 10, 1)
+    rows = []
+    for start in range(0, len(files), tenth):
+        t0 = time.perf_counter()
+        report = addstar(db, files[start : start + tenth], batch=batch)
+        rows.append((report.detections, time.perf_counter() - t0))
+        assert not report.failed, report.failed
+    return rows
+
+
+def bench_astropy(files: list[Path], limit_seconds: float) -> tuple[int, float]:
+    """Naive association with astropy: each exposure against all objects so far."""
+    import fitsio
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord, search_around_sky
+
+    obj_ra, obj_dec = np.zeros(0), np.zeros(0)
+    n_det, t0 = 0, time.perf_counter()
+    for path in files:
+        with fitsio.FITS(str(path)) as f:
+            cols = [
+                h.read(columns=["RA_PSF", "DEC_PSF"]) for h in f if h.get_extname().endswith(".psf")
+            ]
+        det = np.concatenate(cols)
+        ra, dec = det["RA_PSF"].astype(float), det["DEC_PSF"].astype(float)
+        if len(obj_ra):
+            i, _, _, _ = search_around_sky(
+                SkyCoord(ra * u.deg, dec * u.deg),
+                SkyCoord(obj_ra * u.deg, obj_dec * u.deg),
+                1 * u.arcsec,
+            )
+            new = np.ones(len(ra), bool)
+            new[i] = False
+        else:
+            new = np.ones(len(ra), bool)
+        obj_ra, obj_dec = np.r_[obj_ra, ra[new]], np.r_[obj_dec, dec[new]]
+        n_det += len(ra)
+        if time.perf_counter() - t0 > limit_seconds:
+            break
+    return n_det, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exposures", type=int, default=100)
+    ap.add_argument("--density", type=float, default=14000.0, help="stars per deg^2")
+    ap.add_argument("--batch", type=int, default=1, help="files per transaction")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/dvo-bench-addstar"))
+    args = ap.parse_args()
+    smf_dir = args.out / f"smf-{args.exposures}-{int(args.density)}"
+    if not smf_dir.exists():
+        files, _, sim_s = simulate(smf_dir, args.exposures, args.density)
+        n = sum(fitsio_rows(f) for f in files)
+        print(
+            f"simulated {len(files)} exposures, {n:,} detections in {sim_s:.1f} s "
+            f"({n / sim_s:,.0f} detections/s)"
+        )
+    files = sorted(smf_dir.glob("*.smf"))
+    rows = bench_dvo(files, args.out / "db", args.batch)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total_det = sum(r[0] for r in rows)
+    total_s = sum(r[1] for r in rows)
+    base_det, base_s = bench_astropy(files, limit_seconds=max(total_s, 30.0))
+    print(f"\naddstar, {len(files)} exposures, batch {args.batch} file(s) per transaction")
+    print("| tenth | detections | seconds | detections/s |")
+    print("|---|---|---|---|")
+    for k, (n, s) in enumerate(rows, 1):
+        print(f"| {k} | {n:,} | {s:.1f} | {n / s:,.0f} |")
+    print(f"| all | {total_det:,} | {total_s:.1f} | {total_det / total_s:,.0f} |")
+    print(f"\npeak memory (RSS): {peak:,.0f} MB")
+    print(
+        f"baseline astropy search_around_sky (association only, same detections): "
+        f"{base_det:,} detections in {base_s:.1f} s = {base_det / base_s:,.0f} detections/s"
+    )
+    print(
+        f"dvo end to end / astropy association alone: "
+        f"{(total_det / total_s) / (base_det / base_s):.2f}x"
+    )
+
+
+def fitsio_rows(path: Path) -> int:
+    import fitsio
+
+    with fitsio.FITS(str(path)) as f:
+        return sum(h.get_nrows() for h in f if h.get_extname().endswith(".psf"))
+
+
+if __name__ == "__main__":
+    main()
