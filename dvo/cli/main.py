@@ -19,7 +19,18 @@ COMMANDS: dict[str, str] = {
     "skytable": "dvo.cli.skytable:skytable",
     "create": "dvo.cli.create:create",
     "addstar": "dvo.cli.addstar:addstar",
+    "relastro": "dvo.cli.relastro:relastro",
     "verify": "dvo.cli.verify:verify",
+    "demo": "dvo.cli.demo:demo",
+    "cone": "dvo.cli.cone:cone",
+    "box": "dvo.cli.box:box",
+    "polygon": "dvo.cli.polygon:polygon",
+    "explain": "dvo.cli.explain:explain",
+    "object": "dvo.cli.object:object_",
+    "lightcurve": "dvo.cli.lightcurve:lightcurve",
+    "crossmatch": "dvo.cli.crossmatch:crossmatch",
+    "stats": "dvo.cli.stats:stats",
+    "export": "dvo.cli.export:export",
 }
 
 
