@@ -113,3 +113,12 @@ def test_cli_set_overrides_and_bad_key(tmp_path, capsys):
     assert np.array_equal(truth.images["imageid"][truth.image_rows()], truth.detections["imageid"])
     with pytest.raises(SimulateConfigError):
         main(["--out", str(tmp_path), "--set", "no_such_field=1"])
+
+
+def test_rerun_in_same_folder_removes_only_its_stale_files(tmp_path):
+    (tmp_path / "mine.smf").write_bytes(b"not ours")
+    first = _survey(tmp_path, n_exposures=4)
+    second = _survey(tmp_path, n_exposures=2)
+    names = sorted(p.stem for p in tmp_path.glob("*.smf"))
+    assert names == sorted([*second.exposures["exp_name"], "mine"])
+    assert len(first.exposures) == 4

@@ -16,16 +16,13 @@ Zero points (mag, positive = fainter, the dZP of smf-format.md)::
 from __future__ import annotations
 
 import numpy as np
-from astropy import units as u
-from astropy.coordinates import get_body_barycentric
-from astropy.time import Time
 
 from dvo.gpc1 import FILTERS, PIXEL_SCALE
 
 from .config import DEFAULT_SKY, SurveyConfig
 from .sky import tan_deproject
 
-__all__ = ["EXPOSURE_DTYPE", "make_exposures", "exposure_name"]
+__all__ = ["EXPOSURE_DTYPE", "make_exposures", "exposure_name", "earth_position"]
 
 EXPOSURE_DTYPE = np.dtype(
     [
@@ -130,7 +127,15 @@ def make_exposures(config: SurveyConfig) -> np.ndarray:
     mu = np.array([DEFAULT_SKY[f] for f in exps["filter"]])
     exps["sky"] = 10 ** (-0.4 * (mu - zp)) * exps["exptime"] * PIXEL_SCALE**2
     _zero_points(rng, config, exps)
-    t = Time(exps["mjd"], format="mjd", scale="utc")
-    xyz = get_body_barycentric("earth", t).xyz.to_value(u.au)
-    exps["earth_x"], exps["earth_y"], exps["earth_z"] = xyz
+    exps["earth_x"], exps["earth_y"], exps["earth_z"] = earth_position(exps["mjd"])
     return exps
+
+
+def earth_position(mjd: np.ndarray) -> np.ndarray:
+    """Barycentric position of the Earth (au), shape (3, n), at UTC MJDs (astropy, builtin)."""
+    from astropy import units as u
+    from astropy.coordinates import get_body_barycentric
+    from astropy.time import Time
+
+    t = Time(np.atleast_1d(mjd), format="mjd", scale="utc")
+    return get_body_barycentric("earth", t).xyz.to_value(u.au)

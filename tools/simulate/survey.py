@@ -22,7 +22,7 @@ from .reference import make_reference, write_reference
 from .schedule import make_exposures
 from .smf import write_atomic
 from .stars import StarIndex, make_stars, ref_mjd
-from .truth import DETECTION_DTYPE, IMAGE_DTYPE, Truth
+from .truth import DETECTION_DTYPE, IMAGE_DTYPE, TRUTH_FILE, Truth
 from .writer import smf_bytes
 
 __all__ = ["simulate_survey", "smf_path"]
@@ -70,6 +70,19 @@ def make_images(config: SurveyConfig, exps: np.ndarray, chips: ChipSet, static: 
     return img
 
 
+def _remove_stale(outdir: Path, names: set[str]) -> None:
+    """Delete smf files of a previous simulation in ``outdir`` that this one does not rewrite.
+
+    Only files listed in the previous ``truth.npz`` are touched; anything else is left alone.
+    """
+    try:
+        old = np.load(outdir / TRUTH_FILE, allow_pickle=False)["exposures"]["exp_name"]
+    except (OSError, KeyError, ValueError):
+        return
+    for name in set(map(str, old)) - names:
+        smf_path(outdir, name).unlink(missing_ok=True)
+
+
 def _detection_rows(exp: np.void, images: np.ndarray, det: dict) -> np.ndarray:
     """Truth rows (DETECTION_DTYPE) of one exposure's detections."""
     out = np.zeros(len(det["x"]), DETECTION_DTYPE)
@@ -92,7 +105,8 @@ def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool =
     config : SurveyConfig
         The survey.
     outdir : path
-        Output folder (created if missing).
+        Output folder (created if missing). smf files of a previous simulation written there
+        (as listed by its truth.npz) that this survey does not rewrite are deleted.
     verbose : bool
         Print one line per 10% of the exposures.
 
@@ -108,6 +122,7 @@ def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool =
     stars = make_stars(config, radius)
     index = StarIndex(stars)
     exps = make_exposures(config)
+    _remove_stale(outdir, set(map(str, exps["exp_name"])))
     rng = np.random.default_rng([config.seed, 4])
     grid, smooth, static = _camera(config, len(chips.names), rng)
     images = make_images(config, exps, chips, static, rng)
