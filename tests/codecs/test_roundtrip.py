@@ -186,3 +186,27 @@ def test_random_tables_round_trip(tmp_path, helpers, kinds, n, tile_rows, codec,
     path = tmp_path / "h.fits"
     write_table(path, data, compression=codec, tile_rows=tile_rows)
     helpers.assert_same(read_table(path, verify=True), data)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=6, unique=True),
+    n=st.integers(0, 3000),
+    tile_rows=st.integers(1, 5000),
+    codec=st.sampled_from([*STANDARD, "default"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_funpack_accepts_random_tables(
+    tmp_path_factory, helpers, cfitsio, kinds, n, tile_rows, codec, seed
+):
+    data = helpers.make_table(np.random.default_rng(seed), n, kinds)
+    work = tmp_path_factory.mktemp("fz")
+    write_table(work / "t.fz", data, compression=codec, tile_rows=tile_rows)
+    res = helpers.run_tool("funpack", "-O", str(work / "t.fits"), str(work / "t.fz"))
+    assert res.returncode == 0, res.stderr
+    if n:
+        _fitsio_equal(helpers, fitsio.read(str(work / "t.fits")), data)
