@@ -45,7 +45,7 @@ def make_reference(config: SurveyConfig, stars: np.ndarray) -> np.ndarray:
     out["dec"] = s["dec"] + g[:, 1] * sig / 3.6e6
     out["ra_error"] = out["dec_error"] = sig
     out["pmra_error"] = out["pmdec_error"] = 1.1 * sig
-    out["pmra"] = s["pm_ra"] + g[:, 2] * 1.1 * sig
+    out["pmra"] = s["pm_ra_cosdec"] + g[:, 2] * 1.1 * sig
     out["pmdec"] = s["pm_dec"] + g[:, 3] * 1.1 * sig
     out["parallax_error"] = 1.25 * sig
     out["parallax"] = s["parallax"] + g[:, 4] * 1.25 * sig

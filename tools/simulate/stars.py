@@ -20,7 +20,7 @@ Model
 
 Apparent position at an epoch (astrometric, geocentric, no aberration or refraction)::
 
-    u = normalise(p + mas * (dt * (pm_ra * e + pm_dec * n) - parallax * (E - (E.p) p)))
+    u = normalise(p + mas * (dt * (pm_ra_cosdec * e + pm_dec * n) - parallax * (E - (E.p) p)))
 
 with p the unit vector at ref_epoch, (e, n) the east/north unit vectors there, dt = (MJD -
 MJD(ref_epoch)) / 365.25 yr, E the barycentric position of the Earth in au and mas = pi /
@@ -39,7 +39,7 @@ __all__ = ["STAR_DTYPE", "MAG_FILTERS", "make_stars", "footprint_caps", "apparen
 
 MAG_FILTERS = "grizyw"
 STAR_DTYPE = np.dtype(
-    [("star_id", "i8"), ("ra", "f8"), ("dec", "f8"), ("pm_ra", "f8"), ("pm_dec", "f8")]
+    [("star_id", "i8"), ("ra", "f8"), ("dec", "f8"), ("pm_ra_cosdec", "f8"), ("pm_dec", "f8")]
     + [("parallax", "f8")]
     + [(f"mag_{f}", "f8") for f in MAG_FILTERS]
     + [("is_variable", "?"), ("var_amp", "f8"), ("var_period", "f8"), ("var_phase", "f8")]
@@ -122,7 +122,7 @@ def _motions(rng: np.random.Generator, config: SurveyConfig, n: int) -> Columns:
     plx = rng.exponential(config.parallax_scale, n) if config.parallax_scale > 0 else np.zeros(n)
     var = rng.uniform(0.0, 1.0, n) < config.variable_fraction
     return {
-        "pm_ra": pm[:, 0],
+        "pm_ra_cosdec": pm[:, 0],
         "pm_dec": pm[:, 1],
         "parallax": np.minimum(plx, config.parallax_max),
         "is_variable": var,
@@ -161,7 +161,7 @@ def _gaia(rng: np.random.Generator, config: SurveyConfig, caps: list) -> Columns
     mags = _colours(rng, rows["mag"].astype(float) + 0.15)
     cols = {"ra": rows["ra"], "dec": rows["dec"], **{f"mag_{f}": m for f, m in mags.items()}}
     cols.update(_motions(rng, config, len(rows)))
-    cols["pm_ra"], cols["pm_dec"] = rows["pmra"].astype(float), rows["pmdec"].astype(float)
+    cols["pm_ra_cosdec"], cols["pm_dec"] = rows["pmra"].astype(float), rows["pmdec"].astype(float)
     return {**cols, "gaia_id": rows["source_id"]}
 
 
@@ -235,7 +235,7 @@ class StarIndex:
         self.sorted_pix = pix[self.order]
         self.p = radec_to_vec(stars["ra"], stars["dec"])
         self.east, self.north = tangent_basis(stars["ra"], stars["dec"])
-        self.pm = np.stack([stars["pm_ra"], stars["pm_dec"]], axis=1)
+        self.pm = np.stack([stars["pm_ra_cosdec"], stars["pm_dec"]], axis=1)
         self.parallax = stars["parallax"].copy()
 
     def query(self, ra: float, dec: float, radius: float) -> np.ndarray:
