@@ -20,7 +20,7 @@ from dvo.errors import CodecError
 from ._api import _columns_of, _open, _table_hdu
 from ._columns import user_to_storage
 from ._fitsfile import HDU, hdu_bytes, padded, pread_exact
-from ._header import Card
+from ._header import Card, HeaderError
 from ._plain import encode_rows
 from ._schema import Layout
 from ._tiled import descriptor_bytes, encode_tiles, heap_bounds, read_descriptors, read_tiles
@@ -134,11 +134,22 @@ def _updated(hdu: HDU, values: dict) -> list[Card]:
 
 
 def _rewrite(fd: int, hdu: HDU, cards: list[Card], blob: bytes, ctx: dict) -> None:
-    """Write the new header and data unit over the old HDU and truncate the file."""
+    """Write the new header and data unit over the old HDU and truncate the file.
+
+    The header keeps its number of 2880-byte blocks (blank cards fill any space left), so
+    the data unit starts where it did.
+    """
     checksum = "CHECKSUM" in hdu.header or "DATASUM" in hdu.header
-    new = hdu_bytes(cards, blob, checksum=checksum)
-    head_len = len(new) - padded(len(blob))
-    if head_len != hdu.data_start - hdu.header_start:
+    old_len = hdu.data_start - hdu.header_start
+    ncards = len([c for c in cards if c.key not in ("CHECKSUM", "DATASUM")]) + 2 * checksum
+    blanks = old_len // 80 - 1 - ncards
+    if blanks < 0:
+        raise CodecError("the updated header does not fit in place", **ctx)
+    try:
+        new = hdu_bytes(cards + [Card("", None, "")] * blanks, blob, checksum=checksum)
+    except HeaderError as exc:
+        raise CodecError(f"cannot rewrite the header: {exc}", **ctx) from exc
+    if len(new) - padded(len(blob)) != old_len:
         raise CodecError("the updated header does not fit in place", **ctx)
     os.pwrite(fd, new, hdu.header_start)
     os.ftruncate(fd, hdu.header_start + len(new))
