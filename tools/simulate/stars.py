@@ -40,6 +40,7 @@ __all__ = ["STAR_DTYPE", "MAG_FILTERS", "make_stars", "footprint_caps", "apparen
 MAG_FILTERS = "grizyw"
 STAR_DTYPE = np.dtype(
     [("star_id", "i8"), ("ra", "f8"), ("dec", "f8"), ("pm_ra_cosdec", "f8"), ("pm_dec", "f8")]
+    + [("pm_ra", "f8")]  # the same as pm_ra_cosdec (an alias kept for existing callers)
     + [("parallax", "f8")]
     + [(f"mag_{f}", "f8") for f in MAG_FILTERS]
     + [("is_variable", "?"), ("var_amp", "f8"), ("var_period", "f8"), ("var_phase", "f8")]
@@ -201,6 +202,7 @@ def make_stars(config: SurveyConfig, radius: float) -> np.ndarray:
     stars["star_id"] = np.arange(len(keep))
     for name, values in cols.items():
         stars[name] = values[keep]
+    stars["pm_ra"] = stars["pm_ra_cosdec"]
     return stars
 
 
