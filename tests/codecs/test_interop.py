@@ -136,3 +136,67 @@ def test_fpack_table_on_random_tables(tmp_path, helpers, cfitsio, seed):
     helpers.assert_same(part, {k: data[k][lo : lo + 777] for k in ("float32", "S8")})
     res = helpers.run_tool("fpack", "-table", "-C", "-O", str(tmp_path / "again.fz"), str(plain))
     assert res.returncode == 0
+
+
+def test_plain_twin_with_vlas_reads_like_the_compressed_file(helpers):
+    plain = read_table(helpers.samples / "extra.fits")
+    packed = read_table(helpers.samples / "extra.fits.fz", rows=(100, 900))
+    for name in plain.dtype.names:
+        for a, b in zip(plain[name][100:900], packed[name], strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), name
+
+
+def test_general_tscal_tzero_read_as_float(tmp_path):
+    """Non-unsigned TSCAL/TZERO give float64 physical values (stored * TSCAL + TZERO)."""
+    from dvo.codecs._fitsfile import hdu_bytes
+    from dvo.codecs._header import Card
+
+    cards = [
+        Card("XTENSION", "BINTABLE"),
+        Card("BITPIX", 8),
+        Card("NAXIS", 2),
+        Card("NAXIS1", 2),
+        Card("NAXIS2", 5),
+        Card("PCOUNT", 0),
+        Card("GCOUNT", 1),
+        Card("TFIELDS", 1),
+        Card("TTYPE1", "x"),
+        Card("TFORM1", "I"),
+        Card("TSCAL1", 0.5),
+        Card("TZERO1", 10.0),
+    ]
+    primary = [Card("SIMPLE", True), Card("BITPIX", 8), Card("NAXIS", 0)]
+    body = np.arange(5, dtype=">i2").tobytes()
+    path = tmp_path / "s.fits"
+    path.write_bytes(hdu_bytes(primary, b"", checksum=True) + hdu_bytes(cards, body, checksum=True))
+    got = read_table(path, verify=True)["x"]
+    assert got.dtype == np.float64 and np.allclose(got, np.arange(5) * 0.5 + 10)
+    with fits.open(path) as hdul:
+        assert np.allclose(hdul[1].data["x"], got)
+
+
+def test_1pb_descriptors_from_other_writers(tmp_path, rng, helpers):
+    """A ZTABLE with 32-bit '1PB' descriptors (allowed by the standard) reads the same."""
+    from dvo.codecs._fitsfile import hdu_bytes
+    from dvo.codecs._header import Card, parse_header_block
+
+    data = helpers.make_table(rng, 2500, ["int32", "float64", "S8"])
+    path = tmp_path / "q.fits"
+    write_table(path, data, tile_rows=1000)
+    raw = path.read_bytes()
+    start = raw.index(b"END" + b" " * 77, 2880) // 2880 * 2880 + 2880
+    header, _ = parse_header_block(raw[2880:start])
+    ntiles, ncols = header["NAXIS2"], header["TFIELDS"]
+    desc = np.frombuffer(raw[start : start + 16 * ntiles * ncols], ">i8")
+    heap = raw[start + 16 * ntiles * ncols : start + 16 * ntiles * ncols + header["PCOUNT"]]
+    cards = [
+        Card(c.key, 8 * ncols, c.comment)
+        if c.key == "NAXIS1"
+        else Card(c.key, c.value.replace("1QB", "1PB"), c.comment)
+        if c.key.startswith("TFORM")
+        else c
+        for c in header.cards
+    ]
+    body = hdu_bytes(cards, desc.astype(">i4").tobytes() + heap, checksum=True)
+    path.write_bytes(raw[:2880] + body)
+    helpers.assert_same(read_table(path, verify=True), data)
