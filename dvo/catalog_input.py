@@ -4,6 +4,12 @@ Columns (case-insensitive): ``ra``, ``dec`` (deg), ``mag``, ``mag_err``; optiona
 (MJD if > 3000, else a Julian year), ``ra_err``, ``dec_err`` (mas). A reference magnitude is
 stored as ``mag + 25`` with the REF photcode's zero point 0, so the calibrated magnitude is the
 catalogue's. Positional errors are stored as ``X/Y_CCD_ERR`` with ``PLTSCALE`` = 1 mas/pixel.
+
+Gaia names are accepted too (``ra_error``, ``dec_error``, ``ref_epoch``). A reference
+catalogue's motions, which Measure has no columns for, ride in REF rows' detector-only columns
+(NaN when the catalogue has none), for relastro: ``X_FIX``/``Y_FIX`` = ``pmra``/``pmdec``
+(mas/yr), ``X_OFF_KH``/``Y_OFF_KH`` = their errors (``pmra_error``/``pmdec_error``), and
+``X_OFF_DCR``/``Y_OFF_DCR`` = ``parallax``/``parallax_error`` (mas).
 """
 
 from __future__ import annotations
@@ -24,6 +30,17 @@ __all__ = ["read_catalog", "CATALOG_SUFFIXES"]
 CATALOG_SUFFIXES = (".csv", ".parquet", ".pq", ".fits", ".fit", ".fits.gz")
 REF_PLTSCALE = 0.001  # arcsec per "pixel": positional errors are stored in mas
 DEFAULT_REF_ERR_MAS = 10.0
+#: Gaia column names accepted for ours.
+ALIASES = {"ra_error": "ra_err", "dec_error": "dec_err", "ref_epoch": "epoch"}
+#: Reference motion columns -> the REF Measure columns that carry them (see module docstring).
+MOTION_COLUMNS = {
+    "pmra": "X_FIX",
+    "pmdec": "Y_FIX",
+    "pmra_error": "X_OFF_KH",
+    "pmdec_error": "Y_OFF_KH",
+    "parallax": "X_OFF_DCR",
+    "parallax_error": "Y_OFF_DCR",
+}
 
 
 def _read_columns(path: Path) -> dict[str, np.ndarray]:
@@ -59,6 +76,9 @@ def read_catalog(path: str | Path, photcodes: Photcodes, photcode: str) -> Inges
         raise IngestError(
             f"unreadable catalogue ({' '.join(str(exc).split())[:200]})", file=str(path)
         ) from None
+    for gaia, ours in ALIASES.items():
+        if gaia in cols and ours not in cols:
+            cols[ours] = cols[gaia]
     missing = [c for c in ("ra", "dec", "mag", "mag_err") if c not in cols]
     if missing:
         raise IngestError(f"missing columns {', '.join(missing)}", file=str(path))
@@ -93,6 +113,8 @@ def _batch(path: Path, cols: dict, code: int) -> IngestBatch:
         col = "X_CCD_ERR" if axis == "ra" else "Y_CCD_ERR"
         m[col] = np.clip(np.nan_to_num(e[keep] * 100, nan=DEFAULT_REF_ERR_MAS * 100), 1, 32767)
     m["PLTSCALE"], m["PHOTCODE"] = REF_PLTSCALE, code
+    for name, col in MOTION_COLUMNS.items():
+        m[col] = np.asarray(cols[name], np.float64)[keep] if name in cols else np.nan
     m["DET_ID"] = np.flatnonzero(keep).astype(np.uint32)
     images = IMAGE.empty(1)
     images["NAME"], images["PHOTCODE"], images["EXP_ID"] = path.name[:117], code, -1

@@ -22,6 +22,7 @@ __all__ = [
     "SETTINGS",
     "HOSTTABLE",
     "STATS",
+    "RELASTRO",
     "PARTITION_SUFFIXES",
     "partition_path",
     "partition_files",
@@ -35,6 +36,7 @@ IMAGES = "Images.fits"
 SETTINGS = "dvo.json"
 HOSTTABLE = "HostTable.dat"
 STATS = "Stats.fits"
+RELASTRO = "RelAstro.fits"  # relastro's per-chip corrections (dvo.relastro.apply)
 
 #: Table kind -> file suffix of a partition (DVO's split mode names).
 PARTITION_SUFFIXES: dict[str, str] = {
