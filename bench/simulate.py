@@ -5,7 +5,7 @@ exposure) into a temporary folder and prints the total rate (setup, smf files an
 the same per CPU-second (less sensitive to other work on the shared machine). A tiny warm-up run first loads the cached
 numba kernels so compilation is not timed.
 
-Usage: python bench/simulate.py [--exposures N] [--density D]
+Usage: python bench/simulate.py [--exposures N] [--density D] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -18,19 +18,23 @@ import time
 from dvo.tools.simulate import SurveyConfig, preset, simulate_survey
 
 
-def run(n_exposures: int, density: float) -> None:
+def run(n_exposures: int, density: float, workers: int) -> None:
     """Time one survey and print the rates."""
     with tempfile.TemporaryDirectory() as warm:
         simulate_survey(SurveyConfig(n_exposures=1, star_density=100.0), warm)
     config = preset("relphot", n_exposures=n_exposures, star_density=density)
     with tempfile.TemporaryDirectory() as out:
         t0, c0 = time.perf_counter(), time.process_time()
-        truth = simulate_survey(config, out)
+        truth = simulate_survey(config, out, workers=workers)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = len(truth.detections)
-    print(f"{n_exposures} exposures x 60 chips, {len(truth.stars):,} stars, {n:,} detections")
+    print(
+        f"{n_exposures} exposures x 60 chips, {len(truth.stars):,} stars, {n:,} detections, "
+        f"{workers} worker(s)"
+    )
     print(f"wall {wall:.2f} s: {n / wall:,.0f} detections/s (incl. star catalogue, truth.npz)")
-    print(f"cpu  {cpu:.2f} s: {n / cpu:,.0f} detections per cpu-second (all threads)")
+    if workers == 1:
+        print(f"cpu  {cpu:.2f} s: {n / cpu:,.0f} detections per cpu-second (all threads)")
     print(f"load average while running: {os.getloadavg()[0]:.1f} (2 shared cores)")
 
 
@@ -39,8 +43,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--exposures", type=int, default=20)
     p.add_argument("--density", type=float, default=20000.0)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = p.parse_args()
-    run(args.exposures, args.density)
+    for workers in args.workers:
+        run(args.exposures, args.density, workers)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,14 @@ def test_rerun_in_same_folder_removes_only_its_stale_files(tmp_path):
     names = sorted(p.stem for p in tmp_path.glob("*.smf"))
     assert names == sorted([*second.exposures["exp_name"], "mine"])
     assert len(first.exposures) == 4
+
+
+def test_workers_give_identical_output(tmp_path):
+    config = SurveyConfig(n_exposures=5, star_density=800.0, spurious_rate=2, seed=9)
+    one = simulate_survey(config, tmp_path / "one")
+    two = simulate_survey(config, tmp_path / "two", workers=2)
+    assert one.detections.tobytes() == two.detections.tobytes()
+    assert np.array_equal(one.images, two.images)
+    names = [f"{n}.smf" for n in one.exposures["exp_name"]]
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "one", tmp_path / "two", names, shallow=False)
+    assert not mismatch and not errors

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override any SurveyConfig field, VALUE as JSON (e.g. --set distortion=0.5)",
     )
+    p.add_argument("--workers", type=int, default=1, help="processes for the exposure loop")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except TypeError as exc:
         raise SimulateConfigError(str(exc)) from exc
     t0 = time.perf_counter()
-    truth = simulate_survey(config, args.out, verbose=args.verbose)
+    truth = simulate_survey(config, args.out, workers=args.workers, verbose=args.verbose)
     dt = time.perf_counter() - t0
     n_det = len(truth.detections)
     n_img = int((~truth.images["dead"]).sum())

@@ -7,8 +7,10 @@ exposure does not depend on how many came before: 1 stars, 2 exposures, 4 camera
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +99,76 @@ def _detection_rows(exp: np.void, images: np.ndarray, det: dict) -> np.ndarray:
     return out
 
 
-def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool = False) -> Truth:
+@dataclass(frozen=True)
+class _Run:
+    """Everything the exposure loop needs (shared with forked workers)."""
+
+    config: SurveyConfig
+    outdir: Path
+    chips: ChipSet
+    radius: float
+    stars: np.ndarray
+    index: StarIndex
+    exps: np.ndarray
+    images: np.ndarray
+    grid: np.ndarray
+    smooth: np.ndarray
+
+
+def _run_exposures(run: _Run, indices: list[int], verbose: bool = False):
+    """Simulate and write exposures ``indices``; returns (truth rows, n_det per image)."""
+    config, nc = run.config, len(run.chips.names)
+    rows, ndet, t0 = [], np.zeros((len(indices), nc), np.int32), time.perf_counter()
+    epoch = ref_mjd(config.ref_epoch)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # writes overlap the next exposure
+        pending = None
+        for k, i in enumerate(indices):
+            exp, img = run.exps[i], run.images[i * nc : (i + 1) * nc]
+            model = ExposureModel(exp, ~img["dead"], img["dzp"], img["dist"], run.grid,
+                                  run.smooth, epoch)  # fmt: skip
+            det = simulate_exposure(config, run.chips, model, run.stars, run.index, run.radius)
+            chunks = smf_bytes(config.smf_format, exp, run.chips, img, det, config.with_lensing)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write_atomic, smf_path(run.outdir, str(exp["exp_name"])), chunks)
+            ndet[k] = np.bincount(det["chip"], minlength=nc)
+            rows.append(_detection_rows(exp, img, det))
+            if verbose and (k + 1) % max(1, len(indices) // 10) == 0:
+                print(f"{k + 1}/{len(indices)} exposures, {time.perf_counter() - t0:.1f} s")
+        if pending is not None:
+            pending.result()
+    return rows, ndet
+
+
+_RUN: _Run | None = None  # set in the parent just before forking workers
+
+
+def _worker(indices: list[int]):
+    assert _RUN is not None
+    return _run_exposures(_RUN, indices)
+
+
+def _run_parallel(run: _Run, workers: int):
+    """The exposure loop over forked worker processes (exposure 0 first, in the parent)."""
+    global _RUN
+    rows, ndet = _run_exposures(run, [0])  # also loads the numba kernels before the fork
+    rest = np.arange(1, len(run.exps))
+    parts = [p.tolist() for p in np.array_split(rest, min(len(rest), 4 * workers))]
+    _RUN = run
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for r, n in pool.map(_worker, parts):
+                rows += r
+                ndet = np.concatenate([ndet, n])
+    finally:
+        _RUN = None
+    return rows, ndet
+
+
+def simulate_survey(
+    config: SurveyConfig, outdir: Path | str, *, workers: int = 1, verbose: bool = False
+) -> Truth:
     """Write ``outdir/<EXP_NAME>.smf`` for every exposure and ``outdir/truth.npz``.
 
     Parameters
@@ -107,8 +178,10 @@ def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool =
     outdir : path
         Output folder (created if missing). smf files of a previous simulation written there
         (as listed by its truth.npz) that this survey does not rewrite are deleted.
+    workers : int
+        Processes for the exposure loop (forked; the result is identical for any number).
     verbose : bool
-        Print one line per 10% of the exposures.
+        Print one line per 10% of the exposures (single process only).
 
     Returns
     -------
@@ -120,30 +193,17 @@ def simulate_survey(config: SurveyConfig, outdir: Path | str, *, verbose: bool =
     chips = ChipSet.from_names(config.chip_names())
     radius = field_radius(chips.names) + 0.01
     stars = make_stars(config, radius)
-    index = StarIndex(stars)
     exps = make_exposures(config)
     _remove_stale(outdir, set(map(str, exps["exp_name"])))
     rng = np.random.default_rng([config.seed, 4])
     grid, smooth, static = _camera(config, len(chips.names), rng)
     images = make_images(config, exps, chips, static, rng)
-    nc, rows, t0 = len(chips.names), [], time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for i, exp in enumerate(exps):
-            img = images[i * nc : (i + 1) * nc]
-            epoch = ref_mjd(config.ref_epoch)
-            model = ExposureModel(exp, ~img["dead"], img["dzp"], img["dist"], grid, smooth, epoch)
-            det = simulate_exposure(config, chips, model, stars, index, radius)
-            chunks = smf_bytes(config.smf_format, exp, chips, img, det, config.with_lensing)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(write_atomic, smf_path(outdir, str(exp["exp_name"])), chunks)
-            img["n_det"] = np.bincount(det["chip"], minlength=nc)
-            rows.append(_detection_rows(exp, img, det))
-            if verbose and (i + 1) % max(1, len(exps) // 10) == 0:
-                print(f"{i + 1}/{len(exps)} exposures, {time.perf_counter() - t0:.1f} s")
-        if pending is not None:
-            pending.result()
+    run = _Run(config, outdir, chips, radius, stars, StarIndex(stars), exps, images, grid, smooth)
+    if workers > 1 and len(exps) > 1:
+        rows, ndet = _run_parallel(run, workers)
+    else:
+        rows, ndet = _run_exposures(run, list(range(len(exps))), verbose)
+    images["n_det"] = ndet.ravel()
     reference = make_reference(config, stars) if config.reference else None
     if reference is not None:
         write_reference(config, reference, outdir)
