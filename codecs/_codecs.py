@@ -13,9 +13,17 @@ import zlib
 
 import numpy as np
 
-from . import _kernels, settings
+from . import settings
 
 _SWAP = sys.byteorder == "little"
+
+
+def _kernels():
+    """The numba kernels, imported on first use (numba adds ~0.3 s to a cold start, and
+    header-only calls, plain tables and GZIP_1/ZSTD_1 columns never need it)."""
+    from . import _kernels as kernels
+
+    return kernels
 
 
 class DecodeError(ValueError):
@@ -97,7 +105,7 @@ class _Shuffled(_Codec):
             out[...] = _unshuffle(raw, out.dtype).reshape(out.shape)
             return
         planes = np.frombuffer(raw, dtype=np.uint8)
-        _kernels.unshuffle_into(planes, out.view(f"u{out.dtype.itemsize}"))
+        _kernels().unshuffle_into(planes, out.view(f"u{out.dtype.itemsize}"))
 
 
 class Gzip1(_BigEndianBytes):
@@ -134,14 +142,14 @@ def _shuffle(values: np.ndarray) -> np.ndarray:
     width = values.dtype.itemsize
     if width not in (2, 4, 8) or values.dtype.kind == "c":
         flat = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
-        return _kernels.shuffle(flat, width, _SWAP)
+        return _kernels().shuffle(flat, width, _SWAP)
     flat = np.ascontiguousarray(values).reshape(-1).view(f"u{width}")
-    return _kernels.shuffle_values(flat, width)
+    return _kernels().shuffle_values(flat, width)
 
 
 def _unshuffle(raw: bytes, dtype: np.dtype) -> np.ndarray:
     planes = np.frombuffer(raw, dtype=np.uint8)
-    return _kernels.unshuffle(planes, dtype.itemsize, _SWAP).view(dtype)
+    return _kernels().unshuffle(planes, dtype.itemsize, _SWAP).view(dtype)
 
 
 class Rice1(_Codec):
@@ -152,12 +160,12 @@ class Rice1(_Codec):
     def encode(self, values: np.ndarray) -> bytes:
         flat = np.ascontiguousarray(values).reshape(-1)
         unsigned = flat.view(f"u{flat.dtype.itemsize}")
-        return _kernels.rice_encode(unsigned, flat.dtype.itemsize).tobytes()
+        return _kernels().rice_encode(unsigned, flat.dtype.itemsize).tobytes()
 
     def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
         out = np.empty(count, dtype=f"u{dtype.itemsize}")
-        status = _kernels.rice_decode(np.frombuffer(buf, np.uint8), out, dtype.itemsize)
-        if status != _kernels.RICE_OK:
+        status = _kernels().rice_decode(np.frombuffer(buf, np.uint8), out, dtype.itemsize)
+        if status != _kernels().RICE_OK:
             raise DecodeError(f"Rice data are corrupt or truncated (status {status})")
         return out.view(dtype)
 
@@ -166,8 +174,8 @@ class Rice1(_Codec):
             super().decode_into(buf, out)
             return
         target = out[:, 0].view(f"u{out.dtype.itemsize}")
-        status = _kernels.rice_decode(np.frombuffer(buf, np.uint8), target, out.dtype.itemsize)
-        if status != _kernels.RICE_OK:
+        status = _kernels().rice_decode(np.frombuffer(buf, np.uint8), target, out.dtype.itemsize)
+        if status != _kernels().RICE_OK:
             raise DecodeError(f"Rice data are corrupt or truncated (status {status})")
 
 
