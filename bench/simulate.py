@@ -2,8 +2,9 @@
 
 Runs a dense all-chip survey (the relphot preset at 20,000 stars/deg^2, ~140k detections per
 exposure) into a temporary folder and prints the total rate (setup, smf files and truth.npz) and
-the same per CPU-second (less sensitive to other work on the shared machine). A tiny warm-up run first loads the cached
-numba kernels so compilation is not timed.
+the same per CPU-second (less sensitive to other work on the shared machine), with 1 and 2
+worker processes. A tiny warm-up run first loads the cached numba kernels so compilation is
+not timed.
 
 Usage: python bench/simulate.py [--exposures N] [--density D] [--workers 1 2]
 """
