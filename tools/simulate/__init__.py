@@ -5,7 +5,10 @@
 catalogue ``outdir/reference.<fmt>``, and returns the :class:`Truth`. The models (stars and
 their motion, cadence and zero points, camera, distortion, flat, noise) are documented in the
 module docstrings of ``stars``, ``schedule``, ``camera``, ``exposure`` and ``reference``;
-``truth.MODEL`` is the short version stored with every truth file.
+``truth.MODEL`` is the short version stored with every truth file. Presets (``preset(name)``)
+set up the association, relphot and relastro test surveys; ``python -m dvo.tools.simulate``
+is the command line. ``simulate_survey(..., workers=2)`` forks processes for the exposure loop
+with byte-identical results.
 
 Examples
 --------
