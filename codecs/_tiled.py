@@ -8,6 +8,7 @@ the descriptors only, so any heap order (and ``1PB`` descriptors) is accepted.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,12 +23,14 @@ from ._plain import output_dtype, vla_values
 from ._schema import Layout
 
 
-def _pool_map(func, items: list) -> list:
-    """``map`` over threads (zlib, zstd and the numba kernels release the GIL)."""
+def _pool_map(func, items: list) -> Iterator:
+    """Lazy ``map``, over threads if settings.THREADS > 1 (zlib, zstd and the numba kernels
+    release the GIL)."""
     if settings.THREADS <= 1 or len(items) < 4:
-        return [func(item) for item in items]
+        yield from map(func, items)
+        return
     with ThreadPoolExecutor(settings.THREADS) as pool:
-        return list(pool.map(func, items))
+        yield from pool.map(func, items)
 
 
 def encode_tiles(
@@ -42,7 +45,7 @@ def encode_tiles(
         sl = slice(t * tile_rows, min((t + 1) * tile_rows, nrows))
         return [c.encode(arr[sl].reshape(-1)) for c, arr in zip(codecs, storage, strict=True)]
 
-    tiles = _pool_map(one_tile, list(range(ntiles)))
+    tiles = list(_pool_map(one_tile, list(range(ntiles))))
     blocks = [b for tile in tiles for b in tile]
     lengths = np.array([len(b) for b in blocks], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(blocks) else lengths
@@ -142,25 +145,23 @@ class _Fetcher:
     def __init__(self, fd, desc, cells, heap_start, data_end, ctx, layout) -> None:
         self.fd, self.desc, self.heap_start, self.ctx = fd, desc, heap_start, ctx
         self.data_end, self.layout, self.span, self.base = data_end, layout, None, 0
-        for t, i in cells:
-            self._check(t, i, desc[t, i, 0], desc[t, i, 1])
-        if cells:
-            lens = np.array([desc[t, i, 0] for t, i in cells])
-            offs = np.array([desc[t, i, 1] for t, i in cells])
-            lo, hi = int(offs.min()), int((offs + lens).max())
-            if lens.sum() * 2 >= hi - lo:
-                self.span = pread_exact(fd, hi - lo, heap_start + lo, ctx)
-                self.base = lo
-
-    def _check(self, t: int, i: int, length: int, offset: int) -> None:
-        if length < 0 or offset < 0 or self.heap_start + offset + length > self.data_end:
-            name = self.layout.columns[i].name
+        if not cells:
+            return
+        t_idx, i_idx = np.array(cells, dtype=np.int64).T
+        lens, offs = desc[t_idx, i_idx, 0], desc[t_idx, i_idx, 1]
+        bad = (lens < 0) | (offs < 0) | (heap_start + offs + lens > data_end)
+        if bad.any():
+            k = int(np.argmax(bad))
             raise CodecError(
-                f"descriptor (length {length}, offset {offset}) points outside the heap",
-                **self.ctx,
-                column=name,
-                tile=t,
+                f"descriptor (length {lens[k]}, offset {offs[k]}) points outside the heap",
+                **ctx,
+                column=layout.columns[i_idx[k]].name,
+                tile=int(t_idx[k]),
             )
+        lo, hi = int(offs.min()), int((offs + lens).max())
+        if lens.sum() * 2 >= hi - lo:
+            self.span = pread_exact(fd, hi - lo, heap_start + lo, ctx)
+            self.base = lo
 
     def __call__(self, t: int, i: int) -> bytes:
         length, offset = int(self.desc[t, i, 0]), int(self.desc[t, i, 1])
