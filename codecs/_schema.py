@@ -59,7 +59,7 @@ def _column(header: Header, i: int, compressed: bool, ctx: dict) -> Column:
 
 def table_layout(header: Header, ctx: dict) -> Layout:
     """Read the column list and sizes of a (plain or ZTABLE) BINTABLE header."""
-    if header.get("XTENSION", "").strip() != "BINTABLE":
+    if str(header.get("XTENSION", "")).strip() != "BINTABLE":
         raise CodecError("HDU is not a BINTABLE", **ctx)
     compressed = header.get("ZTABLE") is True
     tfields = _get(header, "TFIELDS", int, ctx)
