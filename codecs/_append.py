@@ -1,11 +1,13 @@
 """Appending rows to the last table HDU of a file, in place.
 
-Plain tables: the new rows are written after the last row; NAXIS2 and the checksums are
-updated. Compressed tables: existing tiles are never decoded or re-encoded, except a
-partially filled last tile, which is decoded, merged with the first new rows and re-encoded
-(ZTILELEN is fixed, so only the last tile may be short). Because the descriptor table grows
-by one row per new tile and cfitsio's layout has no THEAP gap, the existing heap bytes are
-moved forward by ``NAXIS1`` bytes per added tile (copied as they are, not re-encoded).
+Plain tables: the old rows are read and written back followed by the new rows (simple,
+and DATASUM needs the whole data unit anyway); NAXIS2 and the checksums are updated.
+Compressed tables: existing tiles are never decoded or re-encoded, except a partially filled
+last tile, which is decoded, merged with the first new rows and re-encoded (ZTILELEN is
+fixed, so only the last tile may be short). Because the descriptor table grows by one row per
+new tile and cfitsio's layout has no THEAP gap, the existing heap bytes are moved forward by
+``NAXIS1`` bytes per added tile (copied as they are, not re-encoded); the heap is held in
+memory while that happens. The header keeps its size, so the data unit does not move.
 The update is done in place and is not atomic; callers that need atomicity copy first.
 """
 
