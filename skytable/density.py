@@ -33,6 +33,7 @@ __all__ = [
     "check_density",
     "box_counts",
     "pixel_counts",
+    "read_density",
 ]
 
 GSC_TOTAL_STARS = 15_000_000
@@ -121,14 +122,33 @@ def check_density(density) -> np.ndarray:
 def box_counts(density: np.ndarray, r_min, r_max, d_min, d_max) -> np.ndarray:
     """Expected counts in RA/Dec boxes: area times the mean density over an equal-area grid.
 
-    The grid has m x m samples per box, m chosen from the median box area against the map
-    pixel area (2 to 24), so large boxes see every pixel and small ones still get 4 samples.
+    Each box gets m x m samples, m = 2 * ceil(sqrt(box area / map pixel area)) clipped to
+    2..24, so large boxes see every pixel and small ones still get 4 samples; a box's
+    count depends only on the box (not on the other boxes of the call).
+
+    Examples
+    --------
+    >>> m = default_density()
+    >>> c = box_counts(m, np.array([0.0]), np.array([360.0]), np.array([-90.0]), np.array([90.0]))
+    >>> bool(abs(c[0] / m.sum() - 1) < 0.01)
+    True
     """
+    r_min, r_max, d_min, d_max = (
+        np.asarray(x, dtype=np.float64) for x in (r_min, r_max, d_min, d_max)
+    )
     nside = hp.npix2nside(density.size)
+    pix_area = hp.nside2pixarea(nside, degrees=True)
     area = box_area(r_min, r_max, d_min, d_max)
-    if area.size == 0:
-        return np.zeros(0)
-    m = int(np.clip(2 * np.ceil(np.sqrt(np.median(area) / hp.nside2pixarea(nside, True))), 2, 24))
+    steps = np.clip(2 * np.ceil(np.sqrt(area / pix_area)), 2, 24).astype(np.int64)
+    out = np.zeros(area.shape)
+    for m in np.unique(steps):  # a few sampling densities
+        sel = np.flatnonzero(steps == m)
+        mean = _mean_density(density, nside, r_min[sel], r_max[sel], d_min[sel], d_max[sel], int(m))
+        out[sel] = mean / pix_area * area[sel]
+    return out
+
+
+def _mean_density(density, nside, r_min, r_max, d_min, d_max, m: int) -> np.ndarray:
     u = (np.arange(m) + 0.5) / m
     s0, s1 = np.sin(np.radians(d_min)), np.sin(np.radians(d_max))
     ra = r_min[:, None, None] + (r_max - r_min)[:, None, None] * u[None, None, :]
@@ -136,8 +156,7 @@ def box_counts(density: np.ndarray, r_min, r_max, d_min, d_max) -> np.ndarray:
     dec = np.degrees(np.arcsin(np.clip(sd, -1, 1)))
     ra, dec = np.broadcast_arrays(ra, dec)
     pix = hp.ang2pix(nside, np.mod(ra, 360.0), dec, nest=True, lonlat=True)
-    per_area = density[pix].mean(axis=(1, 2)) / hp.nside2pixarea(nside, degrees=True)
-    return per_area * area
+    return density[pix].mean(axis=(1, 2))
 
 
 def pixel_counts(density: np.ndarray, order: int, pix: np.ndarray) -> np.ndarray:
@@ -149,3 +168,22 @@ def pixel_counts(density: np.ndarray, order: int, pix: np.ndarray) -> np.ndarray
     shift = 2 * (map_order - order)
     csum = np.concatenate([[0.0], np.cumsum(density)])
     return csum[(pix + 1) << shift] - csum[pix << shift]
+
+
+def read_density(path) -> np.ndarray:
+    """Read a HEALPix count map from FITS (healpy format; RING maps are reordered to NESTED).
+
+    Raises
+    ------
+    SkyTableError
+        If the file is missing or does not hold a valid HEALPix map.
+    """
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = hp.read_map(str(path), nest=True, dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise SkyTableError(f"{path}: not a readable HEALPix map ({exc})") from exc
+    return check_density(np.where(m == hp.UNSEEN, 0.0, m))
