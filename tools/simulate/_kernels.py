@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["project_candidates", "measure"]
+__all__ = ["project_candidates", "measure", "interleave_words"]
 
 _R2D = 180.0 / np.pi
 _M2LN = -0.4 * np.log(10.0)  # 10**(-0.4 m) = exp(_M2LN m)
@@ -197,3 +197,27 @@ def measure(m0, chip, x, y, gauss, dist, cams, phot, grid, smooth):
         )
         m += 1
     return keep[:m], out[:, :m]
+
+
+@njit(cache=True)
+def interleave_words(out, template, words, cols):
+    """Fill rows of 4-byte words: each row is ``template`` with ``cols[k]`` at word ``words[k]``.
+
+    Parameters
+    ----------
+    out : uint32[n, n_words]
+        Output rows (filled in place and returned).
+    template : uint32[n_words]
+        The words of one row holding every constant column.
+    words : int64[k]
+        Word index of each variable column word.
+    cols : uint32[k, n]
+        The variable words, already in file byte order.
+    """
+    n, nw = out.shape
+    for i in range(n):
+        for j in range(nw):
+            out[i, j] = template[j]
+        for k in range(words.shape[0]):
+            out[i, words[k]] = cols[k, i]
+    return out

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._kernels import interleave_words
+
 __all__ = [
     "CMF_PS1_V5",
     "CMF_PS1_V3",
@@ -27,7 +29,6 @@ __all__ = [
 ]
 
 _F = {"J": ">i4", "E": ">f4", "D": ">f8", "I": ">i2"}
-_BLOCK = 4096  # rows per cache-sized block in pack_records
 
 
 def _cols(spec: str) -> list[tuple[str, str]]:
@@ -77,40 +78,43 @@ def dtype_of(columns: list[tuple[str, str]]) -> np.dtype:
     return np.dtype([(n, _F[t]) for n, t in columns])
 
 
-def pack_records(columns: list[tuple[str, str]], n: int, values: dict) -> np.ndarray:
+def pack_records(
+    columns: list[tuple[str, str]], n: int, values: dict, out: np.ndarray | None = None
+) -> np.ndarray:
     """n big-endian records (dtype of ``columns``) from per-column scalars or arrays.
 
-    Missing columns are zero. Scalars go into one template row that is broadcast to every
-    row; each array column is converted to big-endian contiguously and then copied as 4-byte
-    words into its place (a plain strided copy, much faster than a structured field
-    assignment with byte-order conversion).
+    Missing columns are zero. Scalars go into one template row; each array column is
+    converted to big-endian contiguously, viewed as 4-byte words (a double as two), and a
+    numba kernel writes template and words row by row. ``out`` is an optional uint32 buffer
+    of at least n * row-size / 4 words to fill: reusing one avoids touching fresh memory
+    (page faults) for every exposure.
     """
     dtype = dtype_of(columns)
+    forms = dict(columns)
     template = np.zeros(1, dtype)
-    arrays = {}
-    for name, _ in columns:
-        if name in values:
-            if np.ndim(values[name]) == 0:
-                template[name] = values[name]
+    for name, v in values.items():
+        if name in forms and np.ndim(v) == 0:
+            template[name] = v
+    words, cols = [], []
+    for name, v in values.items():
+        if name in forms and np.ndim(v) != 0 and forms[name] != "I":
+            w = dtype.fields[name][1] // 4
+            be = np.asarray(v, dtype.fields[name][0]).view(np.uint32)
+            if forms[name] == "D":
+                words += [w, w + 1]
+                cols += [be[0::2], be[1::2]]
             else:
-                arrays[name] = values[name]
-    out = np.empty((n, dtype.itemsize // 4), np.uint32)
+                words.append(w)
+                cols.append(be)
+    stack = np.empty((len(cols), n), np.uint32)
+    for k, col in enumerate(cols):
+        stack[k] = col
+    nw = dtype.itemsize // 4
+    out = np.empty((n, nw), np.uint32) if out is None else out[: n * nw].reshape(n, nw)
+    interleave_words(out, template.view(np.uint32), np.array(words, np.int64), stack)
     rows = out.view(dtype).reshape(n)
-    words = []
-    for name, v in arrays.items():
-        w, form = dtype.fields[name][1] // 4, dict(columns)[name]
-        if form in "EJ":
-            words.append((w, np.asarray(v, dtype.fields[name][0]).view(np.uint32)))
-        elif form == "D":
-            pair = np.asarray(v, ">f8").view(np.uint32).reshape(n, 2)
-            words += [(w, pair[:, 0]), (w + 1, pair[:, 1])]
-    for start in range(0, n, _BLOCK):  # blocks that stay in cache while filled
-        block = out[start : start + _BLOCK]
-        block[:] = template.view(np.uint32)
-        for w, col in words:
-            block[:, w] = col[start : start + _BLOCK]
-    for name, v in arrays.items():
-        if dict(columns)[name] == "I":
+    for name, v in values.items():
+        if forms.get(name) == "I" and np.ndim(v) != 0:
             rows[name] = v
     return rows
 

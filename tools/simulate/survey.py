@@ -25,7 +25,7 @@ from .schedule import make_exposures
 from .smf import write_atomic
 from .stars import StarIndex, make_stars, ref_mjd
 from .truth import DETECTION_DTYPE, IMAGE_DTYPE, TRUTH_FILE, Truth
-from .writer import smf_bytes
+from .writer import RowBuffers, smf_bytes
 
 __all__ = ["simulate_survey", "smf_path"]
 
@@ -119,7 +119,7 @@ def _run_exposures(run: _Run, indices: list[int], verbose: bool = False):
     """Simulate and write exposures ``indices``; returns (truth rows, n_det per image)."""
     config, nc = run.config, len(run.chips.names)
     rows, ndet, t0 = [], np.zeros((len(indices), nc), np.int32), time.perf_counter()
-    epoch = ref_mjd(config.ref_epoch)
+    epoch, buffers = ref_mjd(config.ref_epoch), RowBuffers()
     with ThreadPoolExecutor(max_workers=1) as pool:  # writes overlap the next exposure
         pending = None
         for k, i in enumerate(indices):
@@ -127,7 +127,9 @@ def _run_exposures(run: _Run, indices: list[int], verbose: bool = False):
             model = ExposureModel(exp, ~img["dead"], img["dzp"], img["dist"], run.grid,
                                   run.smooth, epoch)  # fmt: skip
             det = simulate_exposure(config, run.chips, model, run.stars, run.index, run.radius)
-            chunks = smf_bytes(config.smf_format, exp, run.chips, img, det, config.with_lensing)
+            chunks = smf_bytes(
+                config.smf_format, exp, run.chips, img, det, config.with_lensing, buffers, k % 2
+            )
             if pending is not None:
                 pending.result()
             pending = pool.submit(write_atomic, smf_path(run.outdir, str(exp["exp_name"])), chunks)

@@ -27,7 +27,7 @@ from .smf import (
     write_atomic,
 )
 
-__all__ = ["write_smf", "smf_bytes", "OBSERVATORY"]
+__all__ = ["write_smf", "smf_bytes", "RowBuffers", "OBSERVATORY"]
 
 #: Haleakala (deg, deg, m).
 OBSERVATORY = (20.7071, -156.2571, 3055.0)
@@ -86,7 +86,26 @@ def _chip_cards(exp: np.void, name: str, image: np.void, nstars: int) -> list[tu
     ]
 
 
-def _fill_rows(fmt: str, exp: np.void, det: dict, zpt_obs: np.ndarray, zpt_err: np.ndarray):
+class RowBuffers:
+    """Two reusable word buffers for detection records, alternated between exposures.
+
+    The rows of exposure k live in buffer k % 2 until its file is written; a writer that
+    finishes exposure k before exposure k + 2 is packed may reuse them safely.
+    """
+
+    def __init__(self) -> None:
+        self._buffers = [np.empty(0, np.uint32), np.empty(0, np.uint32)]
+
+    def get(self, slot: int, n_words: int) -> np.ndarray:
+        """A uint32 buffer of at least ``n_words`` words for slot 0 or 1."""
+        if len(self._buffers[slot]) < n_words:
+            self._buffers[slot] = np.empty(int(n_words * 1.2) + 1024, np.uint32)
+        return self._buffers[slot]
+
+
+def _fill_rows(
+    fmt: str, exp: np.void, det: dict, images: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Detection records (dtype of the format) of all detections of an exposure."""
     s = float(exp["fwhm"]) / PIXEL_SCALE * FWHM_TO_SIGMA
     t = float(exp["exptime"])
@@ -109,8 +128,8 @@ def _fill_rows(fmt: str, exp: np.void, det: dict, zpt_obs: np.ndarray, zpt_err: 
         "AP_FLUX": det["flux"],
         "AP_FLUX_SIG": det["flux_sig"],
         "AP_NPIX": int(np.pi * r_ap * r_ap),
-        "CAL_PSF_MAG": det["mag"] + 2.5 * np.log10(t) + zpt_obs[det["chip"]],
-        "CAL_PSF_MAG_SIG": zpt_err[det["chip"]],
+        "CAL_PSF_MAG": det["mag"] + 2.5 * np.log10(t) + images["zpt_obs"][det["chip"]],
+        "CAL_PSF_MAG_SIG": images["zpt_err"][det["chip"]],
         "RA_PSF": det["ra"],
         "DEC_PSF": det["dec"],
         "PEAK_FLUX_AS_MAG": det["mag"] + 2.5 * np.log10(2 * np.pi * s * s),
@@ -137,7 +156,7 @@ def _fill_rows(fmt: str, exp: np.void, det: dict, zpt_obs: np.ndarray, zpt_err: 
         "FLAGS": 1,
         "N_FRAMES": 1,
     }
-    return pack_records(COLUMNS[fmt], len(det["x"]), values)
+    return pack_records(COLUMNS[fmt], len(det["x"]), values, out)
 
 
 def _lensing_rows(exp: np.void, det: dict) -> np.ndarray:
@@ -164,7 +183,14 @@ def write_smf(
 
 
 def smf_bytes(
-    fmt: str, exp: np.void, chips: ChipSet, images: np.ndarray, det: dict, lensing: bool
+    fmt: str,
+    exp: np.void,
+    chips: ChipSet,
+    images: np.ndarray,
+    det: dict,
+    lensing: bool,
+    buffers: RowBuffers | None = None,
+    slot: int = 0,
 ) -> list[bytes | memoryview]:
     """The bytes of one exposure's smf file, as a list of buffers in file order.
 
@@ -182,8 +208,11 @@ def smf_bytes(
         Detections sorted by chip (from ``simulate_exposure``).
     lensing : bool
         Also write ``XYnn.lensing`` tables.
+    buffers, slot : RowBuffers, int
+        Optional reusable memory for the detection records (the result refers to it).
     """
-    rows = _fill_rows(fmt, exp, det, images["zpt_obs"], images["zpt_err"])
+    words = len(det["x"]) * dtype_of(COLUMNS[fmt]).itemsize // 4
+    rows = _fill_rows(fmt, exp, det, images, None if buffers is None else buffers.get(slot, words))
     lens = _lensing_rows(exp, det) if lensing else None
     bounds = np.searchsorted(det["chip"], np.arange(len(chips.names) + 1))
     chunks = [primary_hdu(_primary_cards(exp))]
