@@ -4,6 +4,12 @@ Column values that the simulation does not model are filled with plain, self-con
 numbers: AP_MAG = AP_MAG_RAW = PSF_INST_MAG, KRON_FLUX = PSF_INST_FLUX, a circular Gaussian PSF
 of the exposure's FWHM for the shape and moment columns, FLAGS = 1 (PSFMODEL), FLAGS2 = 0,
 N_FRAMES = 1. CAL_PSF_MAG = PSF_INST_MAG + 2.5 log10(EXPTIME) + ZPT_OBS of the chip.
+
+Chip header values: ZPT_OBS = 0.001*C_LAM + K*(AIRMASS - 1) - dZP_image + N(0, ZPT_ERR) with
+ZPT_ERR = 0.01 (the camera stage's estimate; truth images.zpt_obs), CERROR = hypot(distortion
++ distortion_exposure, 0.02) arcsec, NASTRO = NSTARS = rows in the chip's table, FWHM_X =
+FWHM_Y = seeing in pixels. The WCS is the pure TAN model of camera.py (no SIP terms): the
+distortion lives only in the truth.
 """
 
 from __future__ import annotations
