@@ -33,9 +33,13 @@ def test_radec_is_astropy_wcs_of_one_based_pixel(survey):
     for exp in truth.exposures[:3]:
         for head, t in _chips(out, exp["exp_name"]):
             x, y = t["X_PSF"].astype(float), t["Y_PSF"].astype(float)
-            ra, dec = _wcs(head).all_pix2world(x + 1, y + 1, 1)
-            sky = SkyCoord(ra * u.deg, dec * u.deg)
-            sep = sky.separation(SkyCoord(t["RA_PSF"] * u.deg, t["DEC_PSF"] * u.deg))
+            wcs = _wcs(head)
+            ra, dec = wcs.all_pix2world(x + 1, y + 1, 1)  # FITS (one-based) pixel X_PSF + 1
+            written = SkyCoord(t["RA_PSF"] * u.deg, t["DEC_PSF"] * u.deg)
+            sep = SkyCoord(ra * u.deg, dec * u.deg).separation(written)
+            worst = max(worst, sep.to_value(u.mas).max(initial=0.0))
+            # the same through astropy's zero-based high-level API
+            sep = wcs.pixel_to_world(x, y).separation(written)
             worst = max(worst, sep.to_value(u.mas).max(initial=0.0))
     assert worst < 1.0
 
