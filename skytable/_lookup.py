@@ -14,7 +14,7 @@ import healpy as hp
 import numpy as np
 from dvo.skytable import _kernels
 from dvo.skytable._sphere import box_max_dot, radec_to_vec
-from dvo.skytable.regions import Region
+from dvo.skytable.regions import Cone, Polygon, Region
 
 from dvo.errors import SkyTableError
 
@@ -103,10 +103,34 @@ def children_of(st: SkyTable, rows: np.ndarray) -> np.ndarray:
     return start + np.arange(int(count.sum()), dtype=np.int64)
 
 
+def _healpix_query(st: SkyTable, region: Region) -> np.ndarray | None:
+    """healpy's inclusive disc/polygon queries, for complete HEALPix tables (tighter than boxes)."""
+    lo, hi = st._depth_range(st.level)
+    if st.scheme.value != "healpix" or hi - lo != 12 * 4**st.level or hi - lo != st.has_table.sum():
+        return None
+    nside = 2**st.level
+    if isinstance(region, Cone):
+        vec = hp.ang2vec(region.ra, region.dec, lonlat=True)
+        pix = hp.query_disc(nside, vec, np.radians(region.radius), inclusive=True, nest=True)
+    elif isinstance(region, Polygon):
+        pix = hp.query_polygon(
+            nside,
+            radec_to_vec(np.array(region.ra), np.array(region.dec)),
+            inclusive=True,
+            nest=True,
+        )
+    else:
+        return None
+    return lo + np.sort(pix.astype(np.int64))
+
+
 def partitions_in(st: SkyTable, region: Region) -> np.ndarray:
     """Sorted partitions whose box the region touches (top-down, pruning whole subtrees)."""
     if not isinstance(region, Region):
         raise SkyTableError(f"not a region: {region!r}")
+    fast = _healpix_query(st, region)
+    if fast is not None:
+        return fast
     frontier = st._roots
     found = []
     while frontier.size:

@@ -68,10 +68,8 @@ def outlines(st: SkyTable, level: int) -> list[np.ndarray]:
     rows = np.flatnonzero(st.depth == level)
     if rows.size == 0:
         raise SkyTableError(f"no rows at level {level} (depths {st.depth.min()}..{st.depth.max()})")
-    if st.scheme is Scheme.HEALPIX:
-        path = _pixel_outlines(st, rows)
-    else:
-        path = _box_outlines(st, rows)
+    outline = _pixel_outlines if st.scheme is Scheme.HEALPIX else _box_outlines
+    path = outline(st, rows)
     ra = np.where(path[..., 0] >= 360.0, 360.0 - 1e-9, path[..., 0])
     x, y = mollweide(ra, path[..., 1])
     xy = np.stack([x, y], axis=-1)

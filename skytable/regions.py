@@ -39,12 +39,27 @@ def _as_points(ra, dec) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Region:
-    """Base class of regions (documentation and isinstance checks only)."""
+    """Base class of regions (the interface, and isinstance checks)."""
 
     def contains(self, ra, dec) -> np.ndarray:  # pragma: no cover - interface
+        """Whether each point (degrees) lies in the region, boundaries included.
+
+        Examples
+        --------
+        >>> Cone(0.0, 0.0, 1.0).contains([0.5], [0.0])
+        array([ True])
+        """
         raise NotImplementedError
 
     def touches_boxes(self, r_min, r_max, d_min, d_max) -> np.ndarray:  # pragma: no cover
+        """Whether the region may touch each RA/Dec box; never False for a touched box.
+
+        Examples
+        --------
+        >>> Cone(0.0, 0.0, 1.0).touches_boxes(np.array([0.5, 10.0]), np.array([2.0, 20.0]),
+        ...                                   np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+        array([ True, False])
+        """
         raise NotImplementedError
 
 
@@ -159,6 +174,7 @@ class Polygon(Region):
     ra: tuple[float, ...]
     dec: tuple[float, ...]
     _normals: np.ndarray = field(init=False, repr=False, compare=False)
+    _cap: Cone = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ra = tuple(float(x) for x in np.atleast_1d(np.asarray(self.ra, dtype=np.float64)))
@@ -170,6 +186,7 @@ class Polygon(Region):
         _check_finite("Polygon", *ra, *dec)
         _check_dec("Polygon", *dec)
         object.__setattr__(self, "_normals", _convex_normals(np.array(ra), np.array(dec)))
+        object.__setattr__(self, "_cap", _bounding_cap(np.array(ra), np.array(dec)))
 
     def contains(self, ra, dec) -> np.ndarray:
         ra, dec = _as_points(ra, dec)
@@ -177,10 +194,23 @@ class Polygon(Region):
         return np.all(p @ self._normals.T >= -_EPS, axis=-1)
 
     def touches_boxes(self, r_min, r_max, d_min, d_max) -> np.ndarray:
-        ok = np.ones(np.broadcast(r_min, d_min).shape, dtype=bool)
+        ok = self._cap.touches_boxes(r_min, r_max, d_min, d_max)  # trims boxes near vertices
         for n in self._normals:  # a few edges; each test is exact for its own half-sphere
             ok &= box_max_dot(r_min, r_max, d_min, d_max, n) >= -_EPS
         return ok
+
+
+def _bounding_cap(ra: np.ndarray, dec: np.ndarray) -> Cone:
+    """A cap holding every vertex, hence (caps under 90 deg being convex) the polygon."""
+    centre = radec_to_vec(ra, dec).sum(axis=0)
+    norm = np.linalg.norm(centre)
+    if norm < 1e-9:
+        return Cone(0.0, 0.0, 180.0)
+    c = centre / norm
+    cra = float(np.degrees(np.arctan2(c[1], c[0])) % 360.0)
+    cdec = float(np.degrees(np.arcsin(np.clip(c[2], -1, 1))))
+    radius = float(angular_distance(cra, cdec, ra, dec).max()) * (1 + 1e-9) + 1e-9
+    return Cone(cra, cdec, radius if radius < 90.0 else 180.0)
 
 
 def _convex_normals(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ def band_of(st: SkyTable, rows: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> st = SkyTable.gsc(2)
-    >>> band_of(st, np.array([st.index_of("n0000/z299")])).tolist()
+    >>> band_of(st, np.array([st.index_of("n0000/z367")])).tolist()
     [12]
     """
     rows = np.asarray(rows, dtype=np.int64)

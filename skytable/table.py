@@ -203,13 +203,30 @@ class SkyTable:
 
     @classmethod
     def read(cls, path: str | Path) -> SkyTable:
-        """Read a SkyTable FITS file written by :meth:`write` (validated)."""
+        """Read a SkyTable FITS file written by :meth:`write` (validated).
+
+        Raises
+        ------
+        SkyTableError
+            Missing file, not FITS, missing columns, unsafe or duplicate names, bad tree.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "SkyTable.fits"
+        >>> SkyTable.gsc(2).write(path)
+        >>> SkyTable.read(path)
+        SkyTable(scheme=GSC, level=2, rows=759, partitions=734)
+        """
         from dvo.skytable._io import read_skytable
 
         return read_skytable(cls, path)
 
     def write(self, path: str | Path) -> None:
-        """Write as a FITS binary table (atomically: a temporary file, then a rename)."""
+        """Write as a FITS binary table (atomically: a temporary file, then a rename).
+
+        See :mod:`dvo.skytable._io` for the columns; :meth:`read` is the inverse.
+        """
         from dvo.skytable._io import write_skytable
 
         write_skytable(self, path)
@@ -226,7 +243,13 @@ class SkyTable:
 
     @property
     def partitions(self) -> np.ndarray:
-        """INDEX of every row that holds a table, sorted."""
+        """INDEX of every row that holds a table, sorted.
+
+        Examples
+        --------
+        >>> SkyTable.gsc(1).partitions[:3].tolist()
+        [1, 2, 3]
+        """
         return np.flatnonzero(self.has_table).astype(np.int64)
 
     @property
@@ -253,14 +276,30 @@ class SkyTable:
         return int(hit[0])
 
     def area(self, index) -> np.ndarray:
-        """Area in square degrees of rows ``index`` (HEALPix: the exact pixel area)."""
+        """Area in square degrees of rows ``index`` (HEALPix: the exact pixel area).
+
+        Examples
+        --------
+        >>> st = SkyTable.gsc(3)
+        >>> round(float(st.area(st.partitions).sum()), 3)
+        41252.961
+        """
         index = np.asarray(index, dtype=np.int64)
         if self.scheme is Scheme.HEALPIX:
             return 41252.96124941928 / (12.0 * 4.0 ** self.depth[index].astype(np.float64))
         return box_area(self.r_min[index], self.r_max[index], self.d_min[index], self.d_max[index])
 
     def centre(self, index) -> tuple[np.ndarray, np.ndarray]:
-        """Centre (ra, dec) in degrees of rows ``index`` (box centre; HEALPix pixel centre)."""
+        """Centre (ra, dec) in degrees of rows ``index`` (box centre; HEALPix pixel centre).
+
+        The box centre is the mid-RA and the Dec halving the box area.
+
+        Examples
+        --------
+        >>> st = SkyTable.gsc(1)
+        >>> [round(float(x[0]), 3) for x in st.centre([st.index_of("n0000")])]
+        [180.0, 3.742]
+        """
         index = np.asarray(index, dtype=np.int64)
         if self.scheme is Scheme.HEALPIX:
             import healpy as hp
@@ -277,7 +316,14 @@ class SkyTable:
         return ra, np.degrees(np.arcsin(sd))
 
     def with_hosts(self, host_id, backup_id, host_flags=None) -> SkyTable:
-        """A copy with the host columns replaced (scalars or arrays of ``len(self)``)."""
+        """A copy with the host columns replaced (scalars or arrays of ``len(self)``).
+
+        Examples
+        --------
+        >>> st = SkyTable.gsc(1).with_hosts(2, 3)
+        >>> int(st.host_id[5]), int(st.backup_id[5])
+        (2, 3)
+        """
         n = len(self)
         cols = {c: getattr(self, c) for c in self._COLUMNS}
         for key, value in (
@@ -312,7 +358,15 @@ class SkyTable:
         return _lookup.lookup(self, ra, dec, level)
 
     def contains(self, index, ra, dec) -> np.ndarray:
-        """Whether point i is in row ``index[i]``; equivalent to ``lookup(...) == index``."""
+        """Whether point i is in row ``index[i]``; equivalent to ``lookup(...) == index``.
+
+        Examples
+        --------
+        >>> st = SkyTable.gsc(3)
+        >>> i = st.index_of("n0000/0001")
+        >>> st.contains([i, i], [0.0, 359.99], [0.0, 0.0]).tolist()
+        [True, False]
+        """
         ra, dec = _lookup.check_points(ra, dec)
         index = np.broadcast_to(np.asarray(index, dtype=np.int64), ra.shape)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
@@ -320,7 +374,19 @@ class SkyTable:
         return _lookup.contains(self, index, ra, dec)
 
     def partitions_in(self, region: Region) -> np.ndarray:
-        """Sorted INDEX of every partition the region touches (plus a few near its edges)."""
+        """Sorted INDEX of every partition the region touches (plus a few near its edges).
+
+        GSC: exact on the boxes for cones and boxes (boxes sharing only an edge count as
+        touching); polygons may add boxes near their vertices. HEALPix: healpy's inclusive
+        queries for cones and polygons, the stored boxes otherwise.
+
+        Examples
+        --------
+        >>> from dvo.skytable import Box
+        >>> st = SkyTable.gsc(3)
+        >>> st.name[st.partitions_in(Box(359.0, 1.0, 0.5, 1.0))].tolist()
+        ['n0000/0001', 'n0000/0573']
+        """
         return _lookup.partitions_in(self, region)
 
     def near(self, ra, dec, radius_deg) -> tuple[np.ndarray, np.ndarray]:
