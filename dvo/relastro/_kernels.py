@@ -91,8 +91,8 @@ def accumulate_chips(chip, u, v, rx, ry, wx, wy, use, ata, atb) -> None:
 
 
 @njit(cache=True)
-def _cholesky_solve(n: np.ndarray, rhs: np.ndarray, npar: int, x: np.ndarray, var: np.ndarray):
-    """Solve the leading npar x npar block; fill x and the diagonal of the inverse.
+def _cholesky_solve(n, rhs, npar: int, x: np.ndarray, var: np.ndarray, full: np.ndarray):
+    """Solve the leading npar x npar block; fill x, the inverse (full) and its diagonal (var).
 
     Returns False when the block is not positive definite.
     """
@@ -121,6 +121,8 @@ def _cholesky_solve(n: np.ndarray, rhs: np.ndarray, npar: int, x: np.ndarray, va
             for k in range(i + 1, npar):
                 s -= low[k, i] * inv[k, col]
             inv[i, col] = s / low[i, i]
+    full[:, :] = 0.0
+    full[:npar, :npar] = inv
     for i in range(NPAR_MAX):
         x[i] = 0.0
         var[i] = 0.0
@@ -233,6 +235,7 @@ def fit_objects(
     rhs = np.zeros(NPAR_MAX)
     x = np.zeros(NPAR_MAX)
     v = np.zeros(NPAR_MAX)
+    full = np.zeros((NPAR_MAX, NPAR_MAX))
     for k in range(off.shape[0]):
         lo = off[k]
         hi = lo + cnt[k]
@@ -244,7 +247,7 @@ def fit_objects(
             continue
         for _ in range(npass):
             _normal(lo, hi, tau, xi, eta, sx, sy, pa, pd, used, ref[k], npar[k], n, rhs)
-            if not _cholesky_solve(n, rhs, npar[k], x, v):
+            if not _cholesky_solve(n, rhs, npar[k], x, v, full):
                 break
             params[k, :] = x
             var[k, :] = v

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._kernels import NTERM_MAX, accumulate_chips
-from .model import TERMS, nterms, order_for_count, sky_to_offsets
+from .model import nterms, order_for_count, sky_to_offsets
 from .objects import ObjectFit
 
 __all__ = ["ChipAccumulator", "ChipSolution", "solve", "pin_frame", "max_change"]
@@ -57,10 +57,10 @@ class ChipAccumulator:
         chip = ws["chip"].astype(np.int64)
         good = fit.nfit[ws["obj"]] >= self.min_object_meas
         use = fit.used & good & np.isfinite(fit.model_x)
-        rx, ry = fit.model_x - ws["xi"], fit.model_y - ws["eta"]
+        dx, dy = fit.model_x - ws["xi"] - fit.corr_x, fit.model_y - ws["eta"] - fit.corr_y
         wx, wy = ws["sx"] ** -2, ws["sy"] ** -2
+        rx, ry = fit.corr_x + dx, fit.corr_y + dy
         accumulate_chips(chip, ws["u"], ws["v"], rx, ry, wx, wy, use, self.ata, self.atb)
-        dx, dy = rx - fit.corr_x, ry - fit.corr_y
         c = chip[use]
         n = self.nchip
         self.nstar += np.bincount(c, minlength=n)
@@ -124,11 +124,17 @@ def pin_frame(sol: ChipSolution, center: np.ndarray) -> tuple[np.ndarray, float]
     return offset, float(omega * 3600.0)
 
 
-def max_change(dcoeff: np.ndarray) -> float:
-    """Largest |change of correction| (arcsec) over a 5 x 5 grid on every chip."""
+def max_change(dcoeff: np.ndarray, acc: ChipAccumulator) -> float:
+    """Largest RMS change of a chip's correction (arcsec) over its stars, either axis.
+
+    The weighted mean of ``(basis . dc)**2`` over a chip's stars is ``dc^T A dc / A[0, 0]``
+    with A the chip's normal matrix (term 0 is 1).
+    """
     if len(dcoeff) == 0:
         return 0.0
-    g = np.linspace(-1.0, 1.0, 5)
-    u, v = (a.ravel() for a in np.meshgrid(g, g))
-    basis = np.stack([u**i * v**j for i, j in TERMS], axis=1)  # (25, 10)
-    return float(np.abs(dcoeff @ basis.T).max())
+    upper = np.triu(np.ones((NTERM_MAX, NTERM_MAX), bool), 1)
+    a = np.where(upper, acc.ata, np.swapaxes(acc.ata, -1, -2))
+    q = np.einsum("nak,nakm,nam->na", dcoeff, a, dcoeff)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ms = np.where(a[:, :, 0, 0] > 0, q / a[:, :, 0, 0], 0.0)
+    return float(np.sqrt(max(ms.max(), 0.0)))

@@ -137,7 +137,7 @@ def _iterate(paths, nchip, coeff, opts, order_max, tol, iterations, seeded, chip
             report.frame_pinned = True
             report.frame_offset_mas = (np.asarray(report.frame_offset_mas) + off * 1e3).tolist()
             report.frame_rotation_mas += rot * 1e3
-        delta = max_change(sol.coeff - coeff)
+        delta = max_change(sol.coeff - coeff, acc)
         rms = float(np.sqrt(acc.sum2.sum() / max(acc.nres.sum(), 1) / 2)) * 1e3
         report.history.append({"iteration": it + 1, "rms_mas": rms, "max_change_mas": delta * 1e3})
         log.info("iteration %d: rms %.2f mas, max change %.3f mas", it + 1, rms, delta * 1e3)
@@ -195,7 +195,7 @@ def relastro(
     parallax: bool = True,
     ref_photcode: str | None = "GAIA",
     nsigma: float = 5.0,
-    tolerance_mas: float = 0.1,
+    tolerance_mas: float = 1.0,
     relax: float = 1.5,
     dry_run: bool = False,
     report_dir: str | Path | None = None,
@@ -219,7 +219,7 @@ def relastro(
     nsigma : float
         Clipping threshold (per axis, in units of the per-chip scaled errors).
     tolerance_mas : float
-        Stop when no chip correction changes by more than this anywhere on the chip.
+        Stop when no chip's correction changes by more than this (RMS over its stars).
     relax : float
         Over-relaxation of the chip updates after the first iteration (1: plain
         alternation; 1..2 speeds up the slow modes that objects absorb).
