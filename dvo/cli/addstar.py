@@ -16,6 +16,13 @@ from dvo.cli.options import catdir_option, quiet_option
 @click.option("--replace", is_flag=True, help="Replace measurements of files already loaded.")
 @click.option("--photcode", default=None, help="REF photcode name for plain catalogues.")
 @click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Files per transaction (a bulk load may group files for speed).",
+)
+@click.option(
     "--wait/--no-wait",
     default=True,
     show_default=True,
@@ -36,6 +43,7 @@ def addstar(catdir, files, radius, replace, photcode, batch, wait, quiet) -> Non
             radius=radius,
             replace=replace,
             photcode=photcode,
+            batch=batch,
             progress=bar,
             lock_timeout=None if wait else 0.0,
         )
