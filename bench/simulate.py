@@ -7,6 +7,13 @@ worker processes. A tiny warm-up run first loads the cached numba kernels so com
 not timed.
 
 Usage: python bench/simulate.py [--exposures N] [--density D] [--workers 1 2]
+
+Last results (2026-11-21, 2 shared cores at load average ~8 from other work, so wall times
+are 3-4x the CPU times): 30 exposures, 974,124 stars, 4,349,702 detections:
+    1 worker: wall 21.3 s (204k det/s), cpu 6.84 s (636k det per cpu-second)
+Per exposure in steady state (144,968 detections; cpu ms): simulate 60, pack records 19,
+write 50, truth rows 10 -> 1.04M detections per cpu-second; the rest of the cpu time is
+the star catalogue (~0.8 s per million stars) and truth.npz (~0.6 s for 4.3M detections).
 """
 
 from __future__ import annotations
