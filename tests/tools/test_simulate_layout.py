@@ -265,3 +265,7 @@ def test_config_errors():
         SurveyConfig(chips=("XY00",))
     with pytest.raises(ValueError, match="smf_format"):
         SurveyConfig(smf_format="PS1_V9")
+    with pytest.raises(SimulateConfigError, match="chips must be distinct"):
+        SurveyConfig(chips=("XY33", "XY33"))
+    with pytest.raises(SimulateConfigError, match="pointing dec"):
+        SurveyConfig(pointings=((10.0, 95.0),))

@@ -155,6 +155,10 @@ class SurveyConfig:
         for c in self.chip_names():
             if c not in valid:
                 raise SimulateConfigError(BAD_CHIP.format(c))
+        names = self.chip_names()
+        _check(len(set(names)) == len(names) > 0, "chips", "distinct and not empty", names)
+        for _, d in self.pointings or ():
+            _check(abs(d) <= 90, "pointing dec", "in [-90, 90]", d)
         if self.smf_format not in SMF_FORMATS:
             raise SimulateConfigError(BAD_FORMAT.format("smf_format", self.smf_format, SMF_FORMATS))
         if self.reference_format not in REFERENCE_FORMATS:
