@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "box": "dvo.cli.box:box",
     "polygon": "dvo.cli.polygon:polygon",
     "explain": "dvo.cli.explain:explain",
+    "hosts": "dvo.cli.hosts:hosts",
 }
 
 
