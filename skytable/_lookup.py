@@ -70,8 +70,12 @@ def lookup(st: SkyTable, ra: np.ndarray, dec: np.ndarray, level: int | None) -> 
     if st.scheme.value == "gsc":
         _kernels.lookup_tree(ra, dec, st._packed, stop, out)
         return out
+    depths = st._table_depths if level is None else np.array([level])
+    if depths.size == 1:  # one order (every full table): no bookkeeping per point
+        pix = hp.ang2pix(2 ** int(depths[0]), ra, dec, nest=True, lonlat=True)
+        return _hpx_rows(st, int(depths[0]), pix)
     out[:] = -1
-    for order in np.unique(st.depth[stop]):
+    for order in depths:
         pix = hp.ang2pix(2 ** int(order), ra, dec, nest=True, lonlat=True)
         rows = _hpx_rows(st, int(order), pix)
         hit = (rows >= 0) & (out < 0)

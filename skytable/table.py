@@ -97,6 +97,7 @@ class SkyTable:
             setattr(self, c, v)
         self.r_min: np.ndarray
         self._roots = np.flatnonzero(self.parent < 0)
+        self._table_depths = np.unique(self.depth[self.has_table])
         self._depth_start = np.searchsorted(self.depth, np.arange(int(self.depth.max()) + 2))
         self._packed = _kernels.pack(
             self.r_min,
@@ -342,6 +343,9 @@ class SkyTable:
     # ------------------------------------------------------------------ lookups
     def lookup(self, ra, dec, *, level: int | None = None) -> np.ndarray:
         """INDEX of the partition containing each point (or of the node at depth ``level``).
+
+        Vectorised (a numba descent of the box tree for GSC, ``healpy.ang2pix`` for
+        HEALPix). In an adaptive table a point whose branch ends above ``level`` gets -1.
 
         Raises
         ------
