@@ -6,6 +6,19 @@ the partitions, fits their objects with the current chip corrections and adds th
 residuals to the per-chip normal equations; the chips are solved after each pass. The last
 pass refits the objects with the final corrections and writes everything in one transaction
 (``apply.py``).
+
+Reference catalogue: the measures of the REF photcode ``ref_photcode`` (default GAIA, loaded by
+addstar from a Gaia-like table) tie the frame. Each gives its object a position constraint at
+the catalogue epoch (TIME) with the catalogue error (X/Y_CCD_ERR at 1 mas/pixel), and, when
+the catalogue had them, proper-motion and parallax constraints, which addstar keeps in the
+REF rows' X_FIX/Y_FIX (pm, mas/yr), X_OFF_KH/Y_OFF_KH (their errors) and X_OFF_DCR/Y_OFF_DCR
+(parallax and error, mas); see ``dvo.catalog_input``. Without a reference the solution's
+free offset and rotation are pinned (mean chip offset and rotation zero) and reported.
+
+Iteration: the first pass does not clip (distortions dominate the residuals); later passes
+clip at ``nsigma`` times each measure's error inflated by its chip's reduced chi. Chip
+updates after the first are over-relaxed by ``relax`` (alternating fits converge slowly on
+the modes the objects absorb).
 """
 
 from __future__ import annotations
