@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import healpy as hp
 import numpy as np
 from dvo.skytable import _kernels
 from dvo.skytable._sphere import box_max_dot, radec_to_vec
@@ -70,6 +69,8 @@ def lookup(st: SkyTable, ra: np.ndarray, dec: np.ndarray, level: int | None) -> 
     if st.scheme.value == "gsc":
         _kernels.lookup_tree(ra, dec, st._packed, stop, out)
         return out
+    import healpy as hp  # only HEALPix tables need it (it imports slowly)
+
     depths = st._table_depths if level is None else np.array([level])
     if depths.size == 1:  # one order (every full table): no bookkeeping per point
         pix = hp.ang2pix(2 ** int(depths[0]), ra, dec, nest=True, lonlat=True)
@@ -90,6 +91,8 @@ def contains(st: SkyTable, index: np.ndarray, ra: np.ndarray, dec: np.ndarray) -
         r0, r1, d0, d1 = st.r_min[index], st.r_max[index], st.d_min[index], st.d_max[index]
         in_dec = (dec >= d0) & ((dec < d1) | ((dec == 90.0) & (d1 == 90.0)))
         return (ra >= r0) & (ra < r1) & in_dec
+    import healpy as hp
+
     out = np.zeros(index.size, dtype=bool)
     order = st.depth[index]
     for k in np.unique(order):
@@ -112,6 +115,8 @@ def _healpix_query(st: SkyTable, region: Region) -> np.ndarray | None:
     lo, hi = st._depth_range(st.level)
     if st.scheme.value != "healpix" or hi - lo != 12 * 4**st.level or hi - lo != st.has_table.sum():
         return None
+    import healpy as hp
+
     nside = 2**st.level
     if isinstance(region, Cone):
         vec = hp.ang2vec(region.ra, region.dec, lonlat=True)
@@ -182,6 +187,8 @@ def _edge_points_hpx(st, ra, dec, own, radius) -> tuple[np.ndarray, np.ndarray] 
     sub-grid of fine pixels. The other points get the partitions of the 8 neighbours of
     their pixel at the deepest partition order (a superset of what they touch).
     """
+    import healpy as hp
+
     top = int(st.depth[st.has_table].max())
     rmax = float(radius.max()) if radius.size else 0.0
     fine = top + 1
