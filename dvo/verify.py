@@ -42,9 +42,11 @@ def verify(
 ) -> list[Violation]:
     """All violations in ``db`` (empty when the database is sound)."""
     out: list[Violation] = []
-    if (layout.state_dir(db.catdir) / JOURNAL).exists():
-        out.append(Violation("database", "journal", "an interrupted commit awaits roll-forward"))
-    with db.reader():
+    with db.reader():  # rolls forward an interrupted commit first
+        if (layout.state_dir(db.catdir) / JOURNAL).exists():
+            out.append(
+                Violation("database", "journal", "an interrupted commit was not rolled forward")
+            )
         out += _check_global(db, checksums)
         image_ids = np.sort(db.images(columns=["IMAGE_ID"])["IMAGE_ID"].astype(np.int64))
         stats = db.stats()
