@@ -37,8 +37,20 @@ def all_objects(db) -> dict[str, np.ndarray]:
 
 def all_measures(db) -> dict[str, np.ndarray]:
     """Every measurement with its object's id and position (obj_ra, obj_dec)."""
-    out: dict[str, list] = {k: [] for k in ("obj_id", "obj_ra", "obj_dec", "mag", "photcode",
-                                            "airmass", "mcal", "mflat", "image_id")}  # fmt: skip
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "obj_id",
+            "obj_ra",
+            "obj_dec",
+            "mag",
+            "photcode",
+            "airmass",
+            "mcal",
+            "mflat",
+            "image_id",
+        )
+    }
     for i in db.populated():
         p = db.partition(i, kinds=("average", "measure"))
         ref = p.measure["AVE_REF"].astype(np.int64)

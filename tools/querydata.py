@@ -44,11 +44,21 @@ MJD0, CADENCE = 55000.0, 3.1
 def sky_positions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Uniform over the sphere, plus clusters at (0, 0) and both poles (a quarter each 1/8)."""
     k = n // 8
-    ra = np.concatenate([rng.uniform(0, 360, n - 3 * k), np.mod(rng.normal(0, 1.5, k), 360),
-                         rng.uniform(0, 360, 2 * k)])  # fmt: skip
-    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, n - 3 * k))),
-                          rng.normal(0, 1.5, k), 90 - np.abs(rng.normal(0, 2, k)),
-                          -90 + np.abs(rng.normal(0, 2, k))])  # fmt: skip
+    ra = np.concatenate(
+        [
+            rng.uniform(0, 360, n - 3 * k),
+            np.mod(rng.normal(0, 1.5, k), 360),
+            rng.uniform(0, 360, 2 * k),
+        ]
+    )
+    dec = np.concatenate(
+        [
+            np.degrees(np.arcsin(rng.uniform(-1, 1, n - 3 * k))),
+            rng.normal(0, 1.5, k),
+            90 - np.abs(rng.normal(0, 2, k)),
+            -90 + np.abs(rng.normal(0, 2, k)),
+        ]
+    )
     return ra, np.clip(dec, -90, 90)
 
 
@@ -107,9 +117,19 @@ def _partition(db, index, ra, dec, mag, images, rng, detect) -> Partition:
     return attach(part, ave, m, LENSING.empty(0), db.photcodes)
 
 
-def build_database(path, ra, dec, *, n_epochs: int = 10, filters: str = "gri",
-                   detect: float = 0.9, seed: int = 1, scheme: str = "gsc", level: int = 3,
-                   progress=None):  # fmt: skip
+def build_database(
+    path,
+    ra,
+    dec,
+    *,
+    n_epochs: int = 10,
+    filters: str = "gri",
+    detect: float = 0.9,
+    seed: int = 1,
+    scheme: str = "gsc",
+    level: int = 3,
+    progress=None,
+):
     """Create a database at ``path`` holding one object at each (ra, dec) with measurements.
 
     Returns the opened :class:`dvo.database.Database`.
@@ -131,8 +151,13 @@ def build_database(path, ra, dec, *, n_epochs: int = 10, filters: str = "gri",
             part = _partition(db, index, ra[sel], dec[sel], mag[sel], images, prng, detect)
             st = db.skytable
             box = (st.r_min[index], st.r_max[index], st.d_min[index], st.d_max[index])
-            write_partition(part, tx.stage, compression=db.settings["compression"],
-                            tile_rows=int(db.settings["tile_rows"]), bounds=box)  # fmt: skip
+            write_partition(
+                part,
+                tx.stage,
+                compression=db.settings["compression"],
+                tile_rows=int(db.settings["tile_rows"]),
+                bounds=box,
+            )
             stats.append(partition_stats(part))
             if progress is not None:
                 progress(1)
@@ -142,12 +167,22 @@ def build_database(path, ra, dec, *, n_epochs: int = 10, filters: str = "gri",
 
 def _write_tables(db, tx, images, stats) -> None:
     comp = db.settings["compression"]
-    codecs.write_table(tx.stage(layout.IMAGES), IMAGE.conform(images), compression=comp,
-                       extname=IMAGE.name, units=IMAGE.units,
-                       header={"IMAGEID": int(images["IMAGE_ID"].max()) + 1})  # fmt: skip
+    codecs.write_table(
+        tx.stage(layout.IMAGES),
+        IMAGE.conform(images),
+        compression=comp,
+        extname=IMAGE.name,
+        units=IMAGE.units,
+        header={"IMAGEID": int(images["IMAGE_ID"].max()) + 1},
+    )
     table = np.concatenate(stats) if stats else db.stats()
-    codecs.write_table(tx.stage(layout.STATS), table, compression="none", extname="DVO_STATS",
-                       header={"STATSVER": STATS_VERSION})  # fmt: skip
+    codecs.write_table(
+        tx.stage(layout.STATS),
+        table,
+        compression="none",
+        extname="DVO_STATS",
+        header={"STATSVER": STATS_VERSION},
+    )
 
 
 def main(argv=None) -> None:

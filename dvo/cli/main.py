@@ -26,6 +26,11 @@ COMMANDS: dict[str, str] = {
     "box": "dvo.cli.box:box",
     "polygon": "dvo.cli.polygon:polygon",
     "explain": "dvo.cli.explain:explain",
+    "object": "dvo.cli.object:object_",
+    "lightcurve": "dvo.cli.lightcurve:lightcurve",
+    "crossmatch": "dvo.cli.crossmatch:crossmatch",
+    "stats": "dvo.cli.stats:stats",
+    "export": "dvo.cli.export:export",
     "hosts": "dvo.cli.hosts:hosts",
 }
 

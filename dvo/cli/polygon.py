@@ -8,7 +8,7 @@ from dvo.cli.options import catdir_option, format_option, output_option, quiet_o
 from dvo.cli.query_options import query_options
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @catdir_option
 @click.argument("vertices", nargs=-1, required=True)
 @query_options

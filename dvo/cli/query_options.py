@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 table_option = click.option(
@@ -24,19 +26,44 @@ jobs_option = click.option(
 )
 
 
+def _host_setting(ctx: click.Context, param: click.Parameter, value):
+    """Keep a partition-host option in ``ctx.meta`` (commands do not take it as an argument)."""
+    ctx.meta[f"dvo.hosts.{param.name}"] = value
+    return value
+
+
+allow_partial_option = click.option(
+    "--allow-partial", is_flag=True, expose_value=False, callback=_host_setting,
+    help="Partition hosts: return what came back and warn, listing missing partitions.",
+)  # fmt: skip
+known_hosts_option = click.option(
+    "--known-hosts", type=click.Path(dir_okay=False), default=None, expose_value=False,
+    callback=_host_setting, help="Partition hosts: known_hosts file (default ~/.ssh/known_hosts).",
+)  # fmt: skip
+
+
 def query_options(func):
     """Apply the options every region command takes."""
     for option in reversed(
-        [table_option, columns_option, where_option, limit_option, order_option, jobs_option]
-    ):
+        [table_option, columns_option, where_option, limit_option, order_option, jobs_option,
+         allow_partial_option, known_hosts_option]
+    ):  # fmt: skip
         func = option(func)
     return func
+
+
+def _host_settings() -> dict:
+    ctx = click.get_current_context(silent=True)
+    meta = {} if ctx is None else ctx.meta
+    return {"allow_partial": bool(meta.get("dvo.hosts.allow_partial", False)),
+            "known_hosts": meta.get("dvo.hosts.known_hosts")}  # fmt: skip
 
 
 def run_region(catdir, region, opts: dict, *, fmt: str, output, quiet: bool) -> None:
     """Plan, run with a progress bar on a terminal, and print or write the result."""
     from dvo.cli.progress import progress_bar
     from dvo.database import open_database
+    from dvo.hosts.executor import PartialResultWarning, host_options
     from dvo.query import tables
     from dvo.query.engine import build_request, run_plan, to_output
     from dvo.query.output import write
@@ -46,7 +73,16 @@ def run_region(catdir, region, opts: dict, *, fmt: str, output, quiet: bool) -> 
     jobs = opts.pop("jobs", None)
     req = build_request(db, region, **opts)
     plan = plan_query(db, region, req)
-    with progress_bar(len(plan.scan), "query", quiet=quiet or len(plan.scan) < 8) as bar:
+    with (
+        progress_bar(len(plan.scan), "query", quiet=quiet or len(plan.scan) < 8) as bar,
+        host_options(**_host_settings()),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         arr = run_plan(db, plan, jobs=jobs, progress=bar)
+    for w in caught:  # a partial result is announced on stderr; other warnings pass through
+        if issubclass(w.category, PartialResultWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     sec = tuple(db.photcodes.sec_names)
     write(to_output(arr, tables.units(req.table, sec, req.columns)), fmt, output)

@@ -32,9 +32,20 @@ _SEXA = re.compile(
 _RADIUS = re.compile(
     r"^\s*(\d*\.?\d+(?:[eE][+-]?\d+)?)\s*(deg|d|°|arcmin|amin|m|'|arcsec|asec|s|\")?\s*$"
 )
-_RADIUS_UNIT = {None: 1.0, "deg": 1.0, "d": 1.0, "°": 1.0, "arcmin": 1 / 60, "amin": 1 / 60,
-                "m": 1 / 60, "'": 1 / 60, "arcsec": 1 / 3600, "asec": 1 / 3600, "s": 1 / 3600,
-                '"': 1 / 3600}  # fmt: skip
+_RADIUS_UNIT = {
+    None: 1.0,
+    "deg": 1.0,
+    "d": 1.0,
+    "°": 1.0,
+    "arcmin": 1 / 60,
+    "amin": 1 / 60,
+    "m": 1 / 60,
+    "'": 1 / 60,
+    "arcsec": 1 / 3600,
+    "asec": 1 / 3600,
+    "s": 1 / 3600,
+    '"': 1 / 3600,
+}
 
 
 def _number(text: str, what: str) -> float | None:

@@ -81,8 +81,9 @@ def _order_by(order_by) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-def build_request(db, region, *, table="objects", columns=None, where=None, limit=None,
-                  order_by=None, ids=None) -> ScanRequest:  # fmt: skip
+def build_request(
+    db, region, *, table="objects", columns=None, where=None, limit=None, order_by=None, ids=None
+) -> ScanRequest:
     """Validate a query against the database's columns and build its scan request.
 
     Raises
@@ -112,13 +113,21 @@ def build_request(db, region, *, table="objects", columns=None, where=None, limi
     )
 
 
+def _executor(db, plan: Plan, jobs: int | None):
+    """Partition hosts (:mod:`dvo.hosts`) for partitions pushed to them, else a local executor."""
+    from dvo.hosts.executor import host_executor
+
+    return host_executor(db, plan.scan) or choose_executor(plan.stored, jobs)
+
+
 def run_plan(db, plan: Plan, *, jobs: int | None = None, progress=None) -> np.ndarray:
     """Execute a plan and merge the partition results (see the module docstring for order)."""
     req = plan.request
-    executor = choose_executor(plan.stored, jobs)
+    executor = _executor(db, plan, jobs)
     plan.executor = executor.name
     chunks, nrows = [], 0
-    with closing(executor.map(str(db.catdir), plan.scan, ScanTask(req))) as stream:
+    task = ScanTask(req)
+    with closing(executor.map(str(db.catdir), [(i, task) for i in plan.scan])) as stream:
         for _, part in stream:
             chunks.append(part)
             nrows += len(part)
@@ -143,8 +152,10 @@ def to_output(arr: np.ndarray, units: dict[str, str], output: str = "astropy"):
         cols = {
             n: (arr[n].astype(str) if arr.dtype[n].kind == "S" else arr[n]) for n in arr.dtype.names
         }
-        fields = [pa.field(n, pa.array(v).type, metadata={"unit": units[n]} if n in units else None)
-                  for n, v in cols.items()]  # fmt: skip
+        fields = [
+            pa.field(n, pa.array(v).type, metadata={"unit": units[n]} if n in units else None)
+            for n, v in cols.items()
+        ]
         return pa.table(cols, schema=pa.schema(fields))
     from astropy.table import Table
 
@@ -154,9 +165,21 @@ def to_output(arr: np.ndarray, units: dict[str, str], output: str = "astropy"):
     return t
 
 
-def query(db, region=None, *, table: str = "objects", columns=None, where: str | None = None,
-          limit: int | None = None, order_by=None, jobs: int | None = None,
-          output: str = "astropy", progress=None, ids=None, partitions=None):  # fmt: skip
+def query(
+    db,
+    region=None,
+    *,
+    table: str = "objects",
+    columns=None,
+    where: str | None = None,
+    limit: int | None = None,
+    order_by=None,
+    jobs: int | None = None,
+    output: str = "astropy",
+    progress=None,
+    ids=None,
+    partitions=None,
+):
     """Query ``db`` for the rows of ``table`` inside ``region`` (None or AllSky: everything).
 
     Parameters
@@ -184,8 +207,16 @@ def query(db, region=None, *, table: str = "objects", columns=None, where: str |
     """
     if output not in OUTPUTS:
         raise QueryError(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
-    req = build_request(db, region, table=table, columns=columns, where=where, limit=limit,
-                        order_by=order_by, ids=ids)  # fmt: skip
+    req = build_request(
+        db,
+        region,
+        table=table,
+        columns=columns,
+        where=where,
+        limit=limit,
+        order_by=order_by,
+        ids=ids,
+    )
     plan = plan_query(db, region, req, partitions=partitions)
     arr = run_plan(db, plan, jobs=jobs, progress=progress)
     return to_output(arr, tables.units(table, tuple(db.photcodes.sec_names), req.columns), output)
@@ -195,5 +226,5 @@ def explain(db, region=None, *, jobs: int | None = None, **options) -> Plan:
     """The plan of a query (options as :func:`query`) without running it."""
     req = build_request(db, region, **options)
     plan = plan_query(db, region, req)
-    plan.executor = choose_executor(plan.stored, jobs).name
+    plan.executor = _executor(db, plan, jobs).name
     return plan

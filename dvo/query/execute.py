@@ -1,27 +1,28 @@
 """Executors: where partition scans run.
 
-An executor turns (catdir, partition indices, a task) into a stream of ``(index, result)``
-pairs **in the order of the indices given**, whatever order the work finishes in. A task is
-any picklable callable ``task(catdir, index) -> result``; for queries it is
+An executor turns (catdir, a sequence of ``(partition index, task)``) into a stream of
+``(index, result)`` pairs **in the order given**, whatever order the work finishes in. A task
+is any picklable callable ``task(catdir, index) -> result``; for queries it is
 :class:`ScanTask` (a :class:`~dvo.query.scan.ScanRequest` bound to
 :func:`~dvo.query.scan.scan_partition`), whose request is JSON-able so that a remote host can
 run the same scan from ``python -m dvo.remote`` with the request on stdin.
 
 The interface (:class:`Executor`) is one method::
 
-    def map(self, catdir, indices, task) -> Iterator[tuple[int, Any]]
+    def map(self, catdir, tasks) -> Iterator[tuple[int, Any]]
 
-and the consumer may stop iterating at any time (a ``limit`` was reached): closing the
-iterator cancels the scans not yet started. Implementations here:
+(crossmatch sends each partition its own task holding the input rows near it), and the
+consumer may stop iterating at any time (a ``limit`` was reached): closing the iterator
+cancels the scans not yet started. Implementations here:
 
 - :class:`InProcess`: runs scans one after the other in this process (no start-up cost; used
   for small plans, and by remote hosts themselves);
 - :class:`ProcessPool`: a pool of ``jobs`` worker processes, at most ``2 * jobs`` scans in
   flight, results yielded in index order as they become available.
 
-A partition-host executor (``dvo.hosts``) implements the same ``map``: it groups indices by
-the SkyTable ``host_id``, sends each group to its host, and yields results back in index
-order, raising :class:`dvo.errors.HostError` naming a host that fails.
+A partition-host executor (``dvo.hosts``) implements the same ``map``: it groups the tasks by
+the SkyTable ``host_id`` of their partition, sends each group to its host, and yields results
+back in the order given, raising :class:`dvo.errors.HostError` naming a host that fails.
 :func:`choose_executor` picks between the local ones from the plan size.
 """
 
@@ -48,8 +49,8 @@ class Executor(Protocol):
 
     name: str
 
-    def map(self, catdir: str, indices: Sequence[int], task: Callable) -> Iterator[tuple[int, Any]]:
-        """Yield ``(index, task(catdir, index))`` in the order of ``indices``."""
+    def map(self, catdir: str, tasks: Sequence[tuple[int, Callable]]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, task(catdir, index))`` for each ``(index, task)``, in order."""
         ...  # pragma: no cover
 
 
@@ -76,14 +77,15 @@ class InProcess:
 
     Examples
     --------
-    >>> list(InProcess().map("db", [3, 1], lambda catdir, i: i * 10))
+    >>> task = lambda catdir, i: i * 10
+    >>> list(InProcess().map("db", [(3, task), (1, task)]))
     [(3, 30), (1, 10)]
     """
 
     name = "in-process"
 
-    def map(self, catdir, indices, task) -> Iterator[tuple[int, Any]]:
-        for index in indices:
+    def map(self, catdir, tasks) -> Iterator[tuple[int, Any]]:
+        for index, task in tasks:
             yield int(index), task(str(catdir), int(index))
 
 
@@ -101,22 +103,26 @@ class ProcessPool:
         self.jobs = max(1, int(jobs))
         self.name = f"{self.jobs} processes"
 
-    def map(self, catdir, indices, task) -> Iterator[tuple[int, Any]]:
+    def map(self, catdir, tasks) -> Iterator[tuple[int, Any]]:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(self.jobs, mp_context=_mp_context())
         pending: deque = deque()
-        todo = iter([int(i) for i in indices])
+        todo = iter(tasks)
+
+        def submit() -> bool:
+            item = next(todo, None)
+            if item is not None:
+                index = int(item[0])
+                pending.append((index, pool.submit(item[1], str(catdir), index)))
+            return item is not None
+
         try:
-            for index in todo:
-                pending.append((index, pool.submit(task, str(catdir), index)))
-                if len(pending) >= 2 * self.jobs:
-                    break
+            while len(pending) < 2 * self.jobs and submit():
+                pass
             while pending:
                 index, fut = pending.popleft()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(task, str(catdir), nxt)))
+                submit()
                 yield index, fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

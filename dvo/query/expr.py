@@ -253,7 +253,8 @@ def _kind(node: Node, kinds: dict[str, str], source: str) -> str:
         return "f" if op == "num" else "s"
     if op == "col":
         if node.value not in kinds:
-            near = difflib.get_close_matches(str(node.value), list(kinds), n=1)
+            same = [k for k in kinds if k.lower() == str(node.value).lower()]
+            near = same or difflib.get_close_matches(str(node.value), list(kinds), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise _error(source, node.pos, f"unknown column {node.value!r}{hint}")
         return kinds[node.value]

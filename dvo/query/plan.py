@@ -162,6 +162,23 @@ def prune_where(where: str | None, st: np.ndarray, sec_names) -> np.ndarray:
     return out
 
 
+_STATS_CACHE: dict = {}
+
+
+def cached_stats(db) -> np.ndarray:
+    """``db.stats()``, re-read only when the Stats file changes (warm queries skip it)."""
+    import os
+
+    from dvo import layout
+
+    st = os.stat(db.catdir / layout.STATS)
+    key = (str(db.catdir), st.st_mtime_ns, st.st_size, st.st_ino)
+    if key not in _STATS_CACHE:
+        _STATS_CACHE.clear()
+        _STATS_CACHE[key] = db.stats()
+    return _STATS_CACHE[key]
+
+
 def _stats_rows(index: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Row of each wanted partition in the (INDEX-sorted) stats table, -1 if absent."""
     index = np.asarray(index, np.int64)
@@ -181,7 +198,7 @@ def plan_query(db, region: Region | None, request: ScanRequest, *, partitions=No
         considered = np.unique(np.asarray(partitions, np.int64))
     else:
         considered = sky.partitions_in(region if region is not None else AllSky())
-    stats = db.stats()
+    stats = cached_stats(db)
     at = _stats_rows(stats["INDEX"], considered)
     empty = (at < 0) | (stats["NAVERAGE"][np.maximum(at, 0)] == 0) if len(stats) else at < 0
     st = stats[np.maximum(at, 0)] if len(stats) else stats

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -115,9 +116,10 @@ class Context:
     photcodes: object
 
 
-def _stamp(path: Path) -> tuple[int, int]:
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """File identity: a commit renames a new file into place, changing the inode."""
     st = os.stat(path)
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 @lru_cache(maxsize=8)
@@ -160,10 +162,28 @@ def _read(path: Path, columns, rows=None) -> np.ndarray:
         raise DatabaseError(f"{path}: {exc}") from exc
 
 
+#: bytes of object positions kept in memory per process (warm queries skip reading them)
+POSITION_CACHE_BYTES = 256 << 20
+_position_cache: OrderedDict = OrderedDict()
+
+
+def _cached_positions(path: Path) -> np.ndarray:
+    """RA, DEC, OBJ_ID of a partition's objects, cached per process by file identity."""
+    key = (str(path), *_stamp(path))
+    hit = _position_cache.get(key)
+    if hit is not None:
+        _position_cache.move_to_end(key)
+        return hit
+    pos = _read(path, [*tables.POSITION, "OBJ_ID"])
+    _position_cache[key] = pos
+    while sum(v.nbytes for v in _position_cache.values()) > POSITION_CACHE_BYTES:
+        _position_cache.popitem(last=False)
+    return pos
+
+
 def _select_objects(files: dict, req: ScanRequest, index: int) -> np.ndarray:
     """Rows of the Average table inside the region and among ``ids``."""
-    cols = list(tables.POSITION) + (["OBJ_ID"] if req.ids is not None else [])
-    pos = _read(files["average"], cols)
+    pos = _cached_positions(files["average"])
     keep = np.ones(len(pos), bool)
     region = region_from_dict(req.region)
     if req.ids is not None:
@@ -312,3 +332,11 @@ def sort_order(cols: dict, order_by, limit: int | None = None) -> np.ndarray:
         keys.append(-rank if desc else rank)
     order = np.lexsort(keys)
     return order if limit is None else order[:limit]
+
+
+def _angular_distance_deg(ra0, dec0, ra, dec) -> np.ndarray:
+    """Angular distance in degrees (haversine; accurate at small separations)."""
+    r0, d0 = np.radians(ra0), np.radians(dec0)
+    r, d = np.radians(np.asarray(ra, np.float64)), np.radians(np.asarray(dec, np.float64))
+    h = np.sin((d - d0) / 2) ** 2 + np.cos(d) * np.cos(d0) * np.sin((r - r0) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))

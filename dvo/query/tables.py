@@ -121,8 +121,19 @@ def default_columns(table: str, sec_names: tuple[str, ...]) -> list[str]:
         per = [n for f in sec_names for n in (f, f"{f}_err", f"{f}_nused")]
         return ["obj_id", "ra", "dec", "nmeasure", *per]
     if table == "measures":
-        return ["obj_id", "mjd", "filter", "photcode", "mag_cal", "mag_err", "mag", "ra", "dec",
-                "image_id", "db_flags"]  # fmt: skip
+        return [
+            "obj_id",
+            "mjd",
+            "filter",
+            "photcode",
+            "mag_cal",
+            "mag_err",
+            "mag",
+            "ra",
+            "dec",
+            "image_id",
+            "db_flags",
+        ]
     return list(table_columns(table, sec_names))
 
 

@@ -20,8 +20,9 @@ def _sorted_ids(objs, mask) -> np.ndarray:
 def _random_cones(rng, n):
     """Centres everywhere incl. RA 0/360 and the poles; radii 1 arcsec .. 30 deg (log)."""
     ra = np.concatenate([rng.uniform(0, 360, n - 6), [0.0, 359.9999, 0.0, 180.0, 0.0, 45.0]])
-    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, n - 6))),
-                          [0.0, 0.5, 90.0, -90.0, 89.5, -88.0]])  # fmt: skip
+    dec = np.concatenate(
+        [np.degrees(np.arcsin(rng.uniform(-1, 1, n - 6))), [0.0, 0.5, 90.0, -90.0, 89.5, -88.0]]
+    )
     radius = 10 ** rng.uniform(np.log10(1 / 3600), np.log10(30), n)
     return zip(ra, dec, radius, strict=True)
 
@@ -87,9 +88,11 @@ def test_box_matches_brute_force(sky_db, sky_objects, rng):
 
 
 def test_polygon_matches_brute_force(sky_db, sky_objects):
-    polys = [([350.0, 10.0, 10.0, 350.0], [-5.0, -5.0, 5.0, 5.0]),
-             ([0.0, 120.0, 240.0], [80.0, 80.0, 80.0]),
-             ([10.0, 40.0, 30.0], [-20.0, -25.0, 0.0])]  # fmt: skip
+    polys = [
+        ([350.0, 10.0, 10.0, 350.0], [-5.0, -5.0, 5.0, 5.0]),
+        ([0.0, 120.0, 240.0], [80.0, 80.0, 80.0]),
+        ([10.0, 40.0, 30.0], [-20.0, -25.0, 0.0]),
+    ]
     for ra, dec in polys:
         got = sky_db.polygon(ra, dec, columns="obj_id")
         assert np.array_equal(
