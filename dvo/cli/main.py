@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "skytable": "dvo.cli.skytable:skytable",
     "create": "dvo.cli.create:create",
     "addstar": "dvo.cli.addstar:addstar",
+    "relphot": "dvo.cli.relphot:relphot",
     "relastro": "dvo.cli.relastro:relastro",
     "verify": "dvo.cli.verify:verify",
     "demo": "dvo.cli.demo:demo",

@@ -1,0 +1,44 @@
+"""Fixtures of the relphot tests: the cached simulated surveys and one calibrated copy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from relphot_survey import SURVEY, TWO_FIELDS, cached, truth_of
+
+
+@pytest.fixture(scope="session")
+def survey_dir(request) -> Path:
+    """The 200 x 60 survey (smf, truth, database); do not modify."""
+    return cached(SURVEY, request.config.cache.mkdir("relphot-surveys"), "survey")
+
+
+@pytest.fixture(scope="session")
+def two_fields_dir(request) -> Path:
+    """Two disconnected fields (smf, truth, database); do not modify."""
+    return cached(TWO_FIELDS, request.config.cache.mkdir("relphot-surveys"), "two-fields")
+
+
+@pytest.fixture(scope="session")
+def calibrated(survey_dir, tmp_path_factory):
+    """(database, report, truth) after one default relphot run on a copy of the survey."""
+    from dvo.database import open_database
+    from dvo.relphot import relphot
+
+    dst = tmp_path_factory.mktemp("relphot") / "db"
+    shutil.copytree(survey_dir / "db", dst)
+    db = open_database(dst)
+    report = relphot(db, report_dir=dst.parent / "report")
+    return db, report, truth_of(survey_dir)
+
+
+@pytest.fixture
+def two_fields_db(two_fields_dir, tmp_path):
+    """A private copy of the two-field database."""
+    from dvo.database import open_database
+
+    dst = tmp_path / "db"
+    shutil.copytree(two_fields_dir / "db", dst)
+    return open_database(dst)
