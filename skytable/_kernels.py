@@ -115,3 +115,22 @@ def box_margin(ra, dec, rows, r_min, r_max, d_min, d_max, out):
             s2 = abs(math.sin((r_max[c] - ra[k]) / deg))
             m = min(m, math.asin(min(cd * min(s1, s2), 1.0)) * deg)
         out[k] = m
+
+
+@njit(cache=True)
+def normalize_points(ra, dec, ra_out) -> int:
+    """One pass over the points: RA modulo 360 into ``ra_out``; returns 0 if all is well,
+    else 1 + the index of the first non-finite point or -(1 + index) of the first bad Dec."""
+    for k in range(ra.shape[0]):
+        a = ra[k]
+        d = dec[k]
+        if not (math.isfinite(a) and math.isfinite(d)):
+            return 1 + k
+        if d < -90.0 or d > 90.0:
+            return -(1 + k)
+        if a < 0.0 or a >= 360.0:
+            a = a % 360.0
+            if a >= 360.0:  # a tiny negative RA rounds up to 360
+                a = 0.0
+        ra_out[k] = a
+    return 0

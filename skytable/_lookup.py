@@ -29,17 +29,18 @@ BAD_RADIUS = "radius must be finite and lie in [0, 180] deg"
 
 def check_points(ra, dec) -> tuple[np.ndarray, np.ndarray]:
     """Validate points; returns float64 arrays with RA reduced to [0, 360)."""
-    ra = np.atleast_1d(np.asarray(ra, dtype=np.float64))
-    dec = np.atleast_1d(np.asarray(dec, dtype=np.float64))
+    ra = np.ascontiguousarray(np.atleast_1d(np.asarray(ra, dtype=np.float64)))
+    dec = np.ascontiguousarray(np.atleast_1d(np.asarray(dec, dtype=np.float64)))
     if ra.shape != dec.shape:
         raise SkyTableError(f"ra and dec differ in shape: {ra.shape} vs {dec.shape}")
-    if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
-        raise SkyTableError(BAD_NAN)
-    if dec.size and (dec.min() < -90.0 or dec.max() > 90.0):
-        raise SkyTableError(f"{BAD_DEC}, got {dec[(dec < -90) | (dec > 90)][0]!r}")
-    ra = np.mod(ra, 360.0)
-    ra[ra >= 360.0] = 0.0  # mod of a tiny negative number rounds up to 360
-    return ra.ravel(), dec.ravel()
+    ra, dec = ra.ravel(), dec.ravel()
+    out = np.empty_like(ra)
+    status = _kernels.normalize_points(ra, dec, out)
+    if status > 0:
+        raise SkyTableError(f"{BAD_NAN} (point {status - 1})")
+    if status < 0:
+        raise SkyTableError(f"{BAD_DEC}, got {dec[-status - 1]!r} (point {-status - 1})")
+    return out, dec
 
 
 def _stop_mask(st: SkyTable, level: int | None) -> np.ndarray:
