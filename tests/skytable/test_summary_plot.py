@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from dvo.errors import SkyTableError
 from dvo.skytable.plot import mollweide, outlines, plot_partitions
 from dvo.skytable.summary import band_of, format_summary, summarize
+
+from dvo.errors import SkyTableError
 
 
 def test_summary_counts(st):
