@@ -1,0 +1,330 @@
+"""The partition-host executor: the :class:`dvo.query.execute.Executor` ``map`` over SSH.
+
+Each task whose partition has ``HOST_FLAGS & DATA_ON_TGT`` goes to its ``HOST_ID``; the others
+run here (in this process). Per host the partitions are split into requests of at most
+``partitions_per_request`` partitions, at most ``connections_per_host`` running at once (one
+SSH connection per host, one session per request); all hosts run in parallel and results are
+yielded in the order given as soon as each one's turn comes.
+
+Faults: a request that fails on a transport error is retried ``retries`` times on a fresh
+connection; partitions still missing then go to their ``BACKUP_ID`` when the backup holds the
+data (``DATA_ON_BCK``). If any partition cannot be read anywhere, ``map`` raises
+:class:`HostError` naming the host and the partitions, unless ``allow_partial`` is set: then
+it skips them, lists them in :attr:`HostExecutor.missing` and warns (:class:`PartialResultWarning`).
+No result is ever silently incomplete.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+from dvo.errors import HostError, QueryError
+from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT
+from dvo.hosts.ssh import SshConfig, call, connect
+from dvo.hosts.table import Host, hosts_by_id
+
+__all__ = ["HostExecutor", "PartialResultWarning", "uses_hosts", "host_executor", "host_options"]
+
+_OPTIONS: contextvars.ContextVar[SshConfig | None] = contextvars.ContextVar(
+    "dvo_host_options", default=None
+)
+
+
+class PartialResultWarning(UserWarning):
+    """A query with ``allow_partial`` returned without some partitions (listed)."""
+
+
+def uses_hosts(skytable, indices) -> bool:
+    """Whether any of these partitions lives on a partition host."""
+    idx = np.asarray(indices, np.int64)
+    on_host = (skytable.host_id[idx] != 0) & ((skytable.host_flags[idx] & DATA_ON_TGT) != 0)
+    return bool(np.any(on_host))
+
+
+@contextmanager
+def host_options(**options):
+    """Use these :class:`SshConfig` settings for queries run inside the block.
+
+    Examples
+    --------
+    >>> with host_options(allow_partial=True):
+    ...     current_config().allow_partial
+    True
+    """
+    token = _OPTIONS.set(SshConfig(**options))
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def current_config() -> SshConfig:
+    """The settings of the innermost :func:`host_options` block (defaults outside)."""
+    return _OPTIONS.get() or SshConfig()
+
+
+def host_executor(db, indices: Sequence[int]) -> HostExecutor | None:
+    """A :class:`HostExecutor` when some of these partitions were pushed to hosts, else None.
+
+    This is the query engine's hook: databases without pushed partitions keep running locally.
+    """
+    if len(indices) == 0 or not uses_hosts(db.skytable, indices):
+        return None
+    return HostExecutor(db, None, current_config())
+
+
+class _Clients:
+    """One SSH connection per host, opened on first use and replaced after a failure."""
+
+    def __init__(self, cfg: SshConfig) -> None:
+        self.cfg, self.lock, self.clients = cfg, threading.Lock(), {}
+
+    def get(self, host: Host):
+        with self.lock:
+            client = self.clients.get(host.id)
+            transport = None if client is None else client.get_transport()
+            if transport is None or not transport.is_active():
+                client = self.clients[host.id] = connect(host, self.cfg)
+            return client
+
+    def drop(self, host: Host) -> None:
+        with self.lock:
+            client = self.clients.pop(host.id, None)
+        if client is not None:
+            client.close()
+
+    def close(self) -> None:
+        with self.lock:
+            clients, self.clients = list(self.clients.values()), {}
+        for client in clients:
+            client.close()
+
+
+class HostExecutor:
+    """Run partition tasks where the data is; see the module docstring.
+
+    Parameters
+    ----------
+    db : Database
+        Its SkyTable gives HOST_ID / BACKUP_ID / HOST_FLAGS and the partition names.
+    hosts : list of Host, optional
+        The host table (default: the database's ``HostTable.dat``).
+    config : SshConfig
+    """
+
+    name = "partition hosts"
+
+    def __init__(self, db, hosts: list[Host] | None = None, config: SshConfig | None = None):
+        from dvo.hosts.table import read_host_table
+
+        self.skytable = db.skytable
+        self.sec_names = tuple(db.photcodes.sec_names)
+        self.hosts = hosts_by_id(read_host_table(db.catdir) if hosts is None else hosts)
+        self.cfg = config or SshConfig()
+        self.missing: list[str] = []
+        self.failovers: dict[str, str] = {}
+        self._cond = threading.Condition()
+        self._results: dict[int, object] = {}
+        self._failed: dict[int, HostError] = {}
+        self._done: set[int] = set()
+        self._planned: set[int] = set()
+        self._cancel = threading.Event()
+
+    # ------------------------------------------------------------------ requests
+    def _host(self, hid: int, index: int) -> Host:
+        host = self.hosts.get(int(hid))
+        if host is None:
+            name = self.skytable.name[index]
+            raise HostError(f"partition {name} is on host {hid}, which is not in the host table")
+        return host
+
+    def _deliver(self, index: int, rows) -> None:
+        with self._cond:
+            self._results[index] = rows
+            self._done.add(index)
+            self._cond.notify_all()
+
+    def _fail(self, indices, error: HostError) -> None:
+        with self._cond:
+            for i in indices:
+                self._failed[i] = error
+            self._cond.notify_all()
+
+    def _request(self, clients: _Clients, host: Host, todo: list[int], task) -> None:
+        """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
+        names = {i: str(self.skytable.name[i]) for i in todo}
+        message = {"op": "scan", "catdir": host.path, "request": _request_dict(task),
+                   "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
+        from dvo.query.tables import empty_result
+
+        req = task.request
+        dtype = empty_result(req.table, self.sec_names, req.columns).dtype
+        pending: int | None = None
+        for kind, payload in call(clients.get(host), host, message, self.cfg):
+            if self._cancel.is_set():
+                return
+            if kind == b"J" and payload.get("type") == "result" and payload.get("index") in names:
+                pending = int(payload["index"])
+            elif kind == b"A" and pending is not None:
+                from dvo.hosts.protocol import decode_array
+
+                self._deliver(pending, decode_array(payload, dtype))
+                todo.remove(pending)
+                pending = None
+            else:
+                raise HostError("worker sent an unexpected message", host=host.label)
+        if todo:
+            raise HostError(f"worker left out {len(todo)} partitions", host=host.label)
+
+    def _try_host(self, clients, host: Host, todo: list[int], task) -> HostError | None:
+        """Run on ``host`` with retries; None on success, else the last error."""
+        last = None
+        for _ in range(1 + max(0, self.cfg.retries)):
+            try:
+                self._request(clients, host, todo, task)
+                return None
+            except HostError as exc:
+                last = exc
+                clients.drop(host)
+                if getattr(exc, "code", None) in ("version", "request", "partition"):
+                    break  # a worker's answer, not a transport fault: retrying cannot help
+            if self._cancel.is_set():
+                return None
+        return last
+
+    def _run_group(self, clients, host: Host, indices: list[int], task) -> None:
+        """One request's partitions: the primary host (with retries), then their backups."""
+        todo = list(indices)
+        error = self._try_host(clients, host, todo, task)
+        if error is None:
+            return
+        st = self.skytable
+        has_backup = (st.host_flags[todo] & DATA_ON_BCK) != 0
+        for bid in np.unique(st.backup_id[todo][has_backup]):
+            pairs = zip(todo, st.backup_id[todo], has_backup, strict=True)
+            group = [i for i, b, ok in pairs if ok and b == bid]
+            if bid in (0, host.id):
+                continue
+            backup = self._host(bid, group[0])
+            if self._try_host(clients, backup, group, task) is None:
+                moved = [str(st.name[i]) for i in todo if st.backup_id[i] == bid]
+                self.failovers.update(dict.fromkeys(moved, f"{host.label} -> {backup.label}"))
+        with self._cond:
+            left = [i for i in todo if i not in self._done]
+        if left:
+            self._fail(left, error)
+
+    # ------------------------------------------------------------------ map
+    def _groups(self, remote: list[tuple[int, object]]) -> list[tuple[Host, list[int], object]]:
+        by_host: dict[int, list[int]] = {}
+        task_of = {}
+        for index, task in remote:
+            by_host.setdefault(int(self.skytable.host_id[index]), []).append(index)
+            task_of[index] = task
+        groups = []
+        for hid, indices in by_host.items():
+            host = self._host(hid, indices[0])
+            conn = max(1, self.cfg.connections_per_host)
+            size = self.cfg.partitions_per_request or min(32, -(-len(indices) // conn))
+            for k in range(0, len(indices), size):
+                chunk = indices[k : k + size]
+                groups.append((host, chunk, task_of[chunk[0]]))
+        return groups
+
+    def map(self, catdir, tasks, task=None) -> Iterator[tuple[int, object]]:
+        """Yield ``(index, result)`` for each ``(index, task)``, in the order given.
+
+        ``map(catdir, indices, task)`` (one task for every index) is accepted too.
+        """
+        if task is not None:
+            tasks = [(i, task) for i in tasks]
+        tasks = [(int(i), t) for i, t in tasks]
+        st = self.skytable
+        remote = [(i, t) for i, t in tasks if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
+        for _, task in remote:
+            _request_dict(task)  # only scans run remotely: refuse anything else up front
+        if len({id(t) for _, t in remote}) > 1:
+            raise QueryError("partition hosts run one scan request per query")
+        groups = self._groups(remote)
+        clients = _Clients(self.cfg)
+        per_host: dict[int, threading.Semaphore] = {}
+        pool = ThreadPoolExecutor(max(1, min(len(groups), 4 * max(1, len(self.hosts)))))
+
+        def job(host, chunk, task):
+            sem = per_host.setdefault(host.id, threading.Semaphore(self.cfg.connections_per_host))
+            with sem:
+                if self._cancel.is_set():
+                    return
+                try:
+                    self._run_group(clients, host, chunk, task)
+                except Exception as exc:  # noqa: BLE001 - hand any failure to the consumer
+                    reason = (
+                        exc.reason if isinstance(exc, HostError) else f"{type(exc).__name__}: {exc}"
+                    )
+                    self._fail(chunk, HostError(reason, host=host.label))
+
+        for host in {g[0].id: g[0] for g in groups}.values():
+            per_host[host.id] = threading.Semaphore(max(1, self.cfg.connections_per_host))
+        try:
+            for g in groups:
+                pool.submit(job, *g)
+            remote_set = self._planned = {i for i, _ in remote}
+            for index, task in tasks:
+                if index not in remote_set:
+                    yield index, task(str(catdir), index)
+                    continue
+                result = self._wait(index)
+                if result is not _MISSING:
+                    yield index, result
+            self._report_missing()
+        finally:
+            self._cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            clients.close()
+
+    def _wait(self, index: int):
+        with self._cond:
+            while index not in self._results and index not in self._failed:
+                self._cond.wait(timeout=1.0)
+            if index in self._results:
+                return self._results.pop(index)
+            error = self._failed[index]
+            failed = [i for i, e in self._failed.items() if e.host == error.host]
+        if not self.cfg.allow_partial:
+            hid = int(self.skytable.host_id[index])
+            same_host = {i for i in self._planned if self.skytable.host_id[i] == hid}
+            lost = sorted((set(failed) | same_host) - self._done)
+            names = ", ".join(str(self.skytable.name[i]) for i in lost)
+            raise HostError(f"{error.reason}; partitions not read: {names}", host=error.host)
+        self.missing.append(f"{self.skytable.name[index]} ({error.host})")
+        return _MISSING
+
+    def _report_missing(self) -> None:
+        if self.missing:
+            warnings.warn(
+                f"partial result: {len(self.missing)} partitions missing: "
+                + ", ".join(self.missing),
+                PartialResultWarning,
+                stacklevel=3,
+            )
+
+
+_MISSING = object()
+
+
+def _request_dict(task) -> dict:
+    """The JSON-able scan request of a task (only :class:`ScanTask` runs on hosts)."""
+    import dataclasses
+
+    from dvo.query.execute import ScanTask
+
+    if not isinstance(task, ScanTask):
+        raise QueryError(f"{type(task).__name__} tasks cannot run on partition hosts")
+    return dataclasses.asdict(task.request)
