@@ -15,7 +15,6 @@ of each partition file). Nothing from the request is executed or passed to a she
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -112,43 +111,12 @@ def _scan(out: IO[bytes], req: dict, root: Path, parts) -> None:
         write_array(out, rows)
 
 
-def _verify(out: IO[bytes], req: dict, root: Path, parts) -> None:
-    import numpy as np
+def _summaries(out: IO[bytes], req: dict, root: Path, parts) -> None:
+    from dvo.hosts.tasks import ChecksumTask, VerifyTask
 
-    from dvo.database import open_database
-    from dvo.verify import verify_partition
-
-    db = open_database(root)
-    checksums = bool(req.get("checksums", True))
-    with db.reader():
-        image_ids = np.sort(db.images(columns=["IMAGE_ID"])["IMAGE_ID"].astype(np.int64))
-        stats = db.stats()
-        for index, name in parts:
-            try:
-                found = verify_partition(db, db.partition(index), image_ids, stats,
-                                         checksums=checksums)  # fmt: skip
-                problems = [[v.where, v.check, v.detail] for v in found]
-            except DvoError as exc:
-                problems = [[name, "readable", str(exc)]]
-            write_message(out, {"type": "summary", "index": index, "data": problems})
-
-
-def file_checksums(root: Path, name: str) -> dict[str, list]:
-    """``{relative path: [size, sha256 hex]}`` of the files of one partition that exist."""
-    out = {}
-    for path in layout.partition_files(root, name).values():
-        if path.is_file():
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            out[path.relative_to(root).as_posix()] = [path.stat().st_size, digest.hexdigest()]
-    return out
-
-
-def _checksums(out: IO[bytes], req: dict, root: Path, parts) -> None:
-    for index, name in parts:
-        write_message(out, {"type": "summary", "index": index, "data": file_checksums(root, name)})
+    task = VerifyTask(bool(req.get("checksums", True))) if req["op"] == "verify" else ChecksumTask()
+    for index, _ in parts:
+        write_message(out, {"type": "summary", "index": index, "data": task(str(root), index)})
 
 
 def serve(stdin: IO[bytes], out: IO[bytes]) -> int:
@@ -159,9 +127,7 @@ def serve(stdin: IO[bytes], out: IO[bytes]) -> int:
         if len(text) > MAX_REQUEST:
             raise WorkerError("request", "request too large")
         req, root, parts = parse_request(text)
-        {"scan": _scan, "verify": _verify, "checksums": _checksums}[req["op"]](
-            out, req, root, parts
-        )
+        (_scan if req["op"] == "scan" else _summaries)(out, req, root, parts)
     except WorkerError as exc:
         write_message(out, {"type": "error", "code": exc.code, "message": exc.message,
                             "partitions": exc.partitions})  # fmt: skip

@@ -20,6 +20,8 @@ def verify(catdir, no_checksums, quiet) -> None:
     from dvo.verify import verify as run
 
     db = open_database(catdir)
+    if _on_hosts(db):
+        from dvo.hosts.verify import verify_hosts as run  # each partition checked where it lives
     with progress_bar(len(db.populated()), "verify", quiet=quiet) as bar:
         problems = run(db, checksums=not no_checksums, progress=bar)
     for problem in problems:
@@ -29,3 +31,10 @@ def verify(catdir, no_checksums, quiet) -> None:
         sys.exit(1)
     if not quiet:
         click.echo(f"{db.catdir}: ok")
+
+
+def _on_hosts(db) -> bool:
+    """Whether some partitions were pushed to partition hosts (``dvo hosts push``)."""
+    from dvo.hosts.executor import uses_hosts
+
+    return uses_hosts(db.skytable, db.populated())

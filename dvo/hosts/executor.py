@@ -157,24 +157,32 @@ class HostExecutor:
                 self._failed[i] = error
             self._cond.notify_all()
 
-    def _request(self, clients: _Clients, host: Host, todo: list[int], task) -> None:
-        """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
-        names = {i: str(self.skytable.name[i]) for i in todo}
-        message = {"op": "scan", "catdir": host.path, "request": _request_dict(task),
-                   "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
+    def _dtype(self, task) -> np.dtype | None:
+        """The dtype a scan's rows must have (None for summary tasks)."""
         from dvo.query.tables import empty_result
 
-        req = task.request
-        dtype = empty_result(req.table, self.sec_names, req.columns).dtype
-        pending: int | None = None
+        req = getattr(task, "request", None)
+        return None if req is None else empty_result(req.table, self.sec_names, req.columns).dtype
+
+    def _request(self, clients: _Clients, host: Host, todo: list[int], task) -> None:
+        """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
+        from dvo.hosts.protocol import decode_array
+
+        names = {i: str(self.skytable.name[i]) for i in todo}
+        op, params = _remote_op(task)
+        message = {"op": op, "catdir": host.path, **params,
+                   "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
+        dtype, pending = self._dtype(task), None
         for kind, payload in call(clients.get(host), host, message, self.cfg):
             if self._cancel.is_set():
                 return
-            if kind == b"J" and payload.get("type") == "result" and payload.get("index") in names:
-                pending = int(payload["index"])
+            index = payload.get("index") if kind == b"J" else None
+            if kind == b"J" and payload["type"] == "result" and index in todo and dtype is not None:
+                pending = int(index)
+            elif kind == b"J" and payload["type"] == "summary" and index in todo and dtype is None:
+                self._deliver(int(index), payload.get("data"))
+                todo.remove(index)
             elif kind == b"A" and pending is not None:
-                from dvo.hosts.protocol import decode_array
-
                 self._deliver(pending, decode_array(payload, dtype))
                 todo.remove(pending)
                 pending = None
@@ -249,9 +257,9 @@ class HostExecutor:
         st = self.skytable
         remote = [(i, t) for i, t in tasks if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
         for _, task in remote:
-            _request_dict(task)  # only scans run remotely: refuse anything else up front
+            _remote_op(task)  # refuse tasks the worker cannot run, before connecting
         if len({id(t) for _, t in remote}) > 1:
-            raise QueryError("partition hosts run one scan request per query")
+            raise QueryError("partition hosts run one task per map")
         groups = self._groups(remote)
         clients = _Clients(self.cfg)
         per_host: dict[int, threading.Semaphore] = {}
@@ -319,12 +327,14 @@ class HostExecutor:
 _MISSING = object()
 
 
-def _request_dict(task) -> dict:
-    """The JSON-able scan request of a task (only :class:`ScanTask` runs on hosts)."""
+def _remote_op(task) -> tuple[str, dict]:
+    """The operation and JSON-able parameters a task runs as on a host."""
     import dataclasses
 
     from dvo.query.execute import ScanTask
 
-    if not isinstance(task, ScanTask):
-        raise QueryError(f"{type(task).__name__} tasks cannot run on partition hosts")
-    return dataclasses.asdict(task.request)
+    if isinstance(task, ScanTask):
+        return "scan", {"request": dataclasses.asdict(task.request)}
+    if getattr(task, "op", None) in ("verify", "checksums"):
+        return task.op, task.params()
+    raise QueryError(f"{type(task).__name__} tasks cannot run on partition hosts")

@@ -134,6 +134,30 @@ class Farm:
         return Host(host_id, "127.0.0.1", str(server.root), port=server.port, user=None,
                     keyfile=str(self.user_key), python=sys.executable)  # fmt: skip
 
+    def hosted_copy(self, tmp_path: Path, servers: list[Sshd], *, backups: bool = True):
+        """A private copy of the tiny db, its partitions assigned to ``servers`` and marked
+        pushed (the servers' roots already hold the same files); returns (db, hosts)."""
+        import numpy as np
+
+        from dvo import layout
+        from dvo.database import open_database
+        from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT, assign_hosts
+        from dvo.hosts.table import write_host_table
+        from dvo.transaction import Transaction
+
+        path = tmp_path / "db"
+        shutil.copytree(self.master, path)
+        db = open_database(path)
+        hosts = [self.host(s, k + 1) for k, s in enumerate(servers)]
+        write_host_table(path, hosts)
+        assign_hosts(db, hosts, backups=backups)
+        st = db.skytable
+        on_tgt = np.where(st.host_id > 0, DATA_ON_TGT, 0)
+        flags = on_tgt | np.where(st.backup_id > 0, DATA_ON_BCK, 0)
+        with Transaction(path) as tx:
+            st.with_hosts(None, None, flags.astype(np.uint8)).write(tx.stage(layout.SKYTABLE))
+        return open_database(path), hosts
+
     def start(self, name: str) -> Sshd:
         """An extra server (for tests that kill one), with its own copy of the database."""
         root = self.base / f"root-{name}"

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
 import pytest
 
 from dvo.errors import HostError
-
-
-def _hosted_copy(farm, tmp_path, servers, *, backups=True):
-    """A private copy of the tiny db whose partitions are assigned (and marked pushed)."""
-    from dvo import layout
-    from dvo.database import open_database
-    from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT, assign_hosts
-    from dvo.hosts.table import write_host_table
-    from dvo.transaction import Transaction
-
-    path = tmp_path / "db"
-    shutil.copytree(farm.master, path)
-    db = open_database(path)
-    hosts = [farm.host(s, k + 1) for k, s in enumerate(servers)]
-    write_host_table(path, hosts)
-    assign_hosts(db, hosts, backups=backups)
-    st = db.skytable
-    flags = np.where(st.host_id > 0, DATA_ON_TGT, 0) | np.where(st.backup_id > 0, DATA_ON_BCK, 0)
-    with Transaction(path) as tx:
-        st.with_hosts(None, None, flags.astype(np.uint8)).write(tx.stage(layout.SKYTABLE))
-    return open_database(path), hosts
 
 
 def _config(farm, **kw):
@@ -54,7 +32,7 @@ def _scan_all(db, executor, table="objects", where=None):
 @pytest.fixture
 def hosted(sshd_farm, tmp_path):
     """(db, hosts) with the tiny db's partitions spread over the two session servers."""
-    return _hosted_copy(sshd_farm, tmp_path, sshd_farm.servers[:2])
+    return sshd_farm.hosted_copy(tmp_path, sshd_farm.servers[:2])
 
 
 @pytest.mark.parametrize(("table", "where"), [("objects", "g < 21"), ("measures", "airmass < 1.5")])
@@ -89,7 +67,7 @@ def test_kill_server_mid_query_fails_over_to_backup(sshd_farm, tmp_path):
     from dvo.query.execute import InProcess
 
     victim = sshd_farm.start(f"victim{len(sshd_farm.servers)}")
-    db, hosts = _hosted_copy(sshd_farm, tmp_path, [victim, sshd_farm.servers[0]])
+    db, hosts = sshd_farm.hosted_copy(tmp_path, [victim, sshd_farm.servers[0]])
     cfg = _config(sshd_farm, partitions_per_request=1, connections_per_host=1, retries=1,
                   connect_timeout=10.0)  # fmt: skip
     killed = []
@@ -113,7 +91,7 @@ def test_dead_host_without_backup_names_host_and_partitions(sshd_farm, tmp_path)
     from dvo.hosts.executor import HostExecutor, PartialResultWarning
 
     victim = sshd_farm.start(f"victim{len(sshd_farm.servers)}")
-    db, hosts = _hosted_copy(sshd_farm, tmp_path, [victim, sshd_farm.servers[0]], backups=False)
+    db, hosts = sshd_farm.hosted_copy(tmp_path, [victim, sshd_farm.servers[0]], backups=False)
     victim.kill()
     cfg = _config(sshd_farm, retries=1, connect_timeout=10.0)
     lost = [str(db.skytable.name[i]) for i in db.populated() if db.skytable.host_id[i] == 1]
@@ -150,7 +128,7 @@ def test_cli_allow_partial_lists_missing(sshd_farm, tmp_path):
     from dvo.cli.main import cli
 
     victim = sshd_farm.start(f"victim{len(sshd_farm.servers)}")
-    db, _ = _hosted_copy(sshd_farm, tmp_path, [victim, sshd_farm.servers[0]], backups=False)
+    db, _ = sshd_farm.hosted_copy(tmp_path, [victim, sshd_farm.servers[0]], backups=False)
     victim.kill()
     lost = [str(db.skytable.name[i]) for i in db.populated() if db.skytable.host_id[i] == 1]
     args = ["box", "-D", str(db.catdir), "--known-hosts", str(sshd_farm.known_hosts), "-q",

@@ -1,0 +1,60 @@
+"""``dvo verify`` for a database spread over partition hosts.
+
+The database-wide checks run here; each partition is verified where it lives (by
+``python -m dvo.remote`` on its host, through :class:`~dvo.hosts.executor.HostExecutor`), and
+only the violations cross the network. A host that cannot be reached is an error naming it and
+its partitions, never a silent pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from dvo import layout
+from dvo.errors import HostError
+from dvo.hosts.ssh import SshConfig
+from dvo.hosts.tasks import VerifyTask
+from dvo.verify import Violation
+
+__all__ = ["verify_hosts"]
+
+
+def _violations(rows, host_label: str = "") -> list[Violation]:
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 3 for r in rows):
+        raise HostError(f"worker sent a malformed verify summary {host_label}".strip())
+    return [Violation(*(str(x) for x in r)) for r in rows]
+
+
+def verify_hosts(
+    db,
+    config: SshConfig | None = None,
+    *,
+    checksums: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[Violation]:
+    """All violations in ``db``, each partition checked on the host holding it.
+
+    Raises
+    ------
+    HostError
+        A host holding partitions cannot be reached (named, with its partitions).
+    """
+    from dvo.hosts.executor import HostExecutor, current_config
+    from dvo.transaction import JOURNAL
+    from dvo.verify import _check_global  # the database-wide half of dvo.verify.verify
+
+    out: list[Violation] = []
+    if (layout.state_dir(db.catdir) / JOURNAL).exists():
+        out.append(Violation("database", "journal", "an interrupted commit awaits roll-forward"))
+    with db.reader():
+        out += _check_global(db, checksums)
+        indices = np.unique(db.stats()["INDEX"].astype(np.int64))
+        executor = HostExecutor(db, None, config or current_config())
+        task = VerifyTask(checksums)
+        for _, rows in executor.map(str(db.catdir), [(int(i), task) for i in indices]):
+            out += _violations(rows)
+            if progress is not None:
+                progress(1)
+    return out
