@@ -134,3 +134,78 @@ def normalize_points(ra, dec, ra_out) -> int:
                 a = 0.0
         ra_out[k] = a
     return 0
+
+
+@njit(cache=True, inline="always")
+def box_max_dot(r0, r1, d0, d1, x, y, z) -> float:
+    """Scalar twin of :func:`dvo.skytable._sphere.box_max_dot` (max of v.p over a box)."""
+    deg = 180.0 / math.pi
+    a = math.hypot(x, y)
+    phi = math.atan2(y, x) * deg
+    width = r1 - r0
+    if width >= 360.0 or (phi - r0) % 360.0 <= width:
+        b = a
+    else:
+        b = a * max(math.cos((r0 - phi) / deg), math.cos((r1 - phi) / deg))
+    psi = math.atan2(z, b) * deg
+    if d0 <= psi <= d1:
+        return math.hypot(b, z)
+    c0 = b * math.cos(d0 / deg) + z * math.sin(d0 / deg)
+    c1 = b * math.cos(d1 / deg) + z * math.sin(d1 / deg)
+    return max(c0, c1)
+
+
+@njit(cache=True, inline="always")
+def _may_touch(r0, r1, d0, d1, dec, rad, a0, aw) -> bool:
+    """Cheap necessary conditions (no trigonometry): Dec within the radius, and the box's
+    RA range meets the cone's RA range ``[a0, a0 + aw]`` (aw >= 360: any RA)."""
+    if d0 > dec + rad or d1 < dec - rad:
+        return False
+    bw = r1 - r0
+    if aw >= 360.0 or bw >= 360.0:
+        return True
+    return (r0 - a0) % 360.0 <= aw or (a0 - r0) % 360.0 <= bw
+
+
+@njit(cache=True)
+def near_tree(vec, ra, dec, rad, t, stop, roots, counts, out_row, fill):
+    """Depth-first search of the boxes within each point's radius (``max v.p >= cos r``).
+
+    ``ra``, ``dec``, ``rad`` (deg) feed a cheap prefilter. With ``fill`` False, counts the
+    partitions per point into ``counts``; with ``fill`` True, writes them to ``out_row`` at
+    the offsets ``cumsum(counts) - counts``.
+    """
+    stack = np.empty(8192, dtype=np.int64)
+    deg = 180.0 / math.pi
+    pos = 0
+    for k in range(vec.shape[0]):
+        x, y, z = vec[k, 0], vec[k, 1], vec[k, 2]
+        lim = math.cos(rad[k] / deg) - 1e-12
+        aw = 360.0
+        if abs(dec[k]) + rad[k] < 89.999:  # RA half-width of the cone
+            aw = 2.0 * math.asin(min(math.sin(rad[k] / deg) / math.cos(dec[k] / deg), 1.0)) * deg
+            aw = aw * (1 + 1e-9) + 1e-9
+        a0 = ra[k] - aw / 2
+        n = 0
+        top = 0
+        for r in roots:
+            stack[top] = r
+            top += 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            r0, r1, d0, d1 = t[node, 0], t[node, 1], t[node, 2], t[node, 3]
+            if not _may_touch(r0, r1, d0, d1, dec[k], rad[k] + 1e-9, a0, aw):
+                continue
+            if box_max_dot(r0, r1, d0, d1, x, y, z) < lim:
+                continue
+            if stop[node]:
+                if fill:
+                    out_row[pos] = node
+                    pos += 1
+                n += 1
+                continue
+            for c in range(int(t[node, 5]) - 1, int(t[node, 4]) - 1, -1):
+                stack[top] = c
+                top += 1
+        counts[k] = n

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from dvo.skytable import _kernels
-from dvo.skytable._sphere import box_max_dot, radec_to_vec
+from dvo.skytable._sphere import radec_to_vec
 from dvo.skytable.regions import Cone, Polygon, Region
 
 from dvo.errors import SkyTableError
@@ -155,29 +155,21 @@ def partitions_in(st: SkyTable, region: Region) -> np.ndarray:
     return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def _pairs_near(st: SkyTable, vec: np.ndarray, cos_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (point, partition) pairs whose box comes within the radius (tree descent).
+def _pairs_near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
+    """All (point, partition) pairs whose box comes within the radius (numba tree search).
 
-    ``cos_r`` holds the cosine of each point's radius.
+    Points are validated; ``radius`` holds one radius (deg) per point. Pairs come out
+    sorted by point.
     """
-    roots = st._roots
-    pt = np.repeat(np.arange(len(vec)), roots.size)
-    row = np.tile(roots, len(vec))
-    out_pt, out_row = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    while row.size:
-        ok = (
-            box_max_dot(st.r_min[row], st.r_max[row], st.d_min[row], st.d_max[row], vec[pt])
-            >= cos_r[pt] - 1e-12
-        )
-        pt, row = pt[ok], row[ok]
-        leaf = st.has_table[row]
-        out_pt.append(pt[leaf])
-        out_row.append(row[leaf])
-        pt, row = pt[~leaf], row[~leaf]
-        count = st.child_e[row] - st.child_s[row]
-        pt = np.repeat(pt, count)
-        row = children_of(st, row)
-    return np.concatenate(out_pt), np.concatenate(out_row)
+    ra, dec = np.ascontiguousarray(ra), np.ascontiguousarray(dec)
+    radius = np.ascontiguousarray(radius, dtype=np.float64)
+    vec = np.ascontiguousarray(radec_to_vec(ra, dec)).reshape(-1, 3)
+    args = (vec, ra, dec, radius, st._packed, st.has_table, st._roots)
+    counts = np.zeros(len(vec), dtype=np.int64)
+    _kernels.near_tree(*args, counts, np.zeros(0, dtype=np.int64), False)
+    rows = np.empty(int(counts.sum()), dtype=np.int64)
+    _kernels.near_tree(*args, counts, rows, True)
+    return np.repeat(np.arange(len(vec), dtype=np.int64), counts), rows
 
 
 def _edge_points_hpx(st, ra, dec, own, radius) -> tuple[np.ndarray, np.ndarray] | None:
@@ -224,17 +216,16 @@ def near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
     ra, dec = check_points(ra, dec)
     radius = _check_radius(radius, ra.size)
     own = lookup(st, ra, dec, None)
-    cos_r = np.cos(np.radians(radius))
     if st.scheme.value == "gsc":
         margin = np.empty(ra.size)
         _kernels.box_margin(ra, dec, own, st.r_min, st.r_max, st.d_min, st.d_max, margin)
         edge = np.flatnonzero(margin <= radius)
-        extra = _pairs_near(st, radec_to_vec(ra[edge], dec[edge]), cos_r[edge])
+        extra = _pairs_near(st, ra[edge], dec[edge], radius[edge])
         extra = (edge[extra[0]], extra[1])
     else:
         extra = _edge_points_hpx(st, ra, dec, own, radius)
         if extra is None:
-            extra = _pairs_near(st, radec_to_vec(ra, dec), cos_r)
+            extra = _pairs_near(st, ra, dec, radius)
     n = np.int64(len(st))
     ekey = extra[0] * n + extra[1]
     ekey = ekey[extra[1] != own[extra[0]]]
