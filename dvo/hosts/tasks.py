@@ -19,7 +19,16 @@ import numpy as np
 from dvo import layout
 from dvo.errors import DvoError
 
-__all__ = ["VerifyTask", "ChecksumTask", "verify_summary", "file_checksums"]
+__all__ = ["VerifyTask", "ChecksumTask", "verify_summary", "file_checksums", "sha256_file"]
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_checksums(root: str | Path, name: str) -> dict[str, list]:
@@ -28,11 +37,7 @@ def file_checksums(root: str | Path, name: str) -> dict[str, list]:
     out = {}
     for path in layout.partition_files(root, name).values():
         if path.is_file():
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            out[path.relative_to(root).as_posix()] = [path.stat().st_size, digest.hexdigest()]
+            out[path.relative_to(root).as_posix()] = [path.stat().st_size, sha256_file(path)]
     return out
 
 

@@ -158,10 +158,11 @@ class Farm:
             st.with_hosts(None, None, flags.astype(np.uint8)).write(tx.stage(layout.SKYTABLE))
         return open_database(path), hosts
 
-    def start(self, name: str) -> Sshd:
-        """An extra server (for tests that kill one), with its own copy of the database."""
+    def start(self, name: str, *, copy: bool = True) -> Sshd:
+        """An extra server with its own copy of the database (``copy=False``: no files yet)."""
         root = self.base / f"root-{name}"
-        shutil.copytree(self.master, root)
+        if copy:
+            shutil.copytree(self.master, root)
         server = start_sshd(self.base, name, root, self.authorized)
         self.servers.append(server)
         with open(self.known_hosts, "a") as fh:
