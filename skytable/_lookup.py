@@ -141,6 +141,9 @@ def partitions_in(st: SkyTable, region: Region) -> np.ndarray:
     fast = _healpix_query(st, region)
     if fast is not None:
         return fast
+    if isinstance(region, Cone):  # the numba search of near(), one point
+        one = np.array([region.ra % 360.0]), np.array([float(region.dec)])
+        return np.sort(_pairs_near(st, *one, np.array([float(region.radius)]))[1])
     frontier = st._roots
     found = []
     while frontier.size:
