@@ -240,7 +240,8 @@ class HostExecutor:
         for hid, indices in by_host.items():
             host = self._host(hid, indices[0])
             conn = max(1, self.cfg.connections_per_host)
-            size = self.cfg.partitions_per_request or min(32, -(-len(indices) // conn))
+            share = max(self.cfg.min_partitions_per_request, -(-len(indices) // conn))
+            size = self.cfg.partitions_per_request or min(32, share)
             for k in range(0, len(indices), size):
                 chunk = indices[k : k + size]
                 groups.append((host, chunk, task_of[chunk[0]]))

@@ -30,7 +30,12 @@ __all__ = ["SshConfig", "connect", "remote_command", "call"]
 
 @dataclass(frozen=True)
 class SshConfig:
-    """How to reach hosts: host-key policy, timeouts, retries, connections per host."""
+    """How to reach hosts: host-key policy, timeouts, retries, connections per host.
+
+    A request carries ``partitions_per_request`` partitions (default: a host's share split
+    over its connections, at least ``min_partitions_per_request`` since each request starts a
+    Python process on the host, at most 32 so that results keep streaming).
+    """
 
     known_hosts: str | None = None
     trust_new_host_keys: bool = False
@@ -39,6 +44,7 @@ class SshConfig:
     retries: int = 1
     connections_per_host: int = 2
     partitions_per_request: int | None = None
+    min_partitions_per_request: int = 8
     allow_partial: bool = False
 
     def known_hosts_path(self) -> Path:

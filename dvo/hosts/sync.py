@@ -156,20 +156,21 @@ def check_hosts(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> l
     return problems
 
 
-def _pull_one(db, client, host: Host, index: int, stage, cfg: SshConfig) -> None:
-    """Download one partition into the transaction and check it against the worker's sums."""
-    name = layout.check_partition_name(str(db.skytable.name[index]))
-    expected = remote_checksums(client, host, {index: name}, cfg)[index]
+def _pull_host(db, client, host: Host, indices: np.ndarray, stage, cfg: SshConfig) -> None:
+    """Download partitions into the transaction and check them against the worker's sums."""
+    names = {int(i): layout.check_partition_name(str(db.skytable.name[i])) for i in indices}
+    expected = remote_checksums(client, host, names, cfg)
     sftp = client.open_sftp()
     try:
         sftp.get_channel().settimeout(cfg.command_timeout)
-        for path in layout.partition_files(db.catdir, name).values():
-            rel = path.relative_to(db.catdir).as_posix()
-            if rel in expected:
-                sftp.get(str(PurePosixPath(host.path) / rel), str(stage(rel)))
+        for index, name in names.items():
+            for path in layout.partition_files(db.catdir, name).values():
+                rel = path.relative_to(db.catdir).as_posix()
+                if rel in expected[index]:
+                    sftp.get(str(PurePosixPath(host.path) / rel), str(stage(rel)))
+            _check_staged(stage, expected[index], host, name)
     finally:
         sftp.close()
-    _check_staged(stage, expected, host, name)
 
 
 def _check_staged(stage, expected: dict, host: Host, name: str) -> None:
@@ -196,8 +197,7 @@ def pull(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
                 raise HostError(f"host {hid} holds partitions but is not in the host table")
             client = connect(host, cfg)
             try:
-                for index in pushed[st.host_id[pushed] == hid]:
-                    _pull_one(db, client, host, int(index), tx.stage, cfg)
+                _pull_host(db, client, host, pushed[st.host_id[pushed] == hid], tx.stage, cfg)
             except OSError as exc:
                 raise HostError(f"SFTP failed ({exc})", host=host.label) from None
             finally:
