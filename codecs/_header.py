@@ -53,7 +53,19 @@ class Header(Mapping):
 
     def _index(self, key: str) -> int:
         key = key.upper()
-        for i, card in enumerate(self.cards):
+        cards = self.cards
+        stamp = (id(cards), len(cards))
+        if getattr(self, "_stamp", None) != stamp:  # (re)build the first-position index
+            first: dict[str, int] = {}
+            for i, card in enumerate(cards):
+                first.setdefault(card.key, i)
+            self._first, self._stamp = first, stamp
+        i = self._first.get(key)
+        if i is None:
+            raise KeyError(key)
+        if cards[i].key == key:
+            return i
+        for i, card in enumerate(cards):  # a card was replaced in place since: scan
             if card.key == key:
                 return i
         raise KeyError(key)
