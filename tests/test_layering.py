@@ -48,7 +48,10 @@ def test_skytable_depends_on_nothing_in_dvo():
 def test_plain_codecs_is_the_standard_library(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", "import codecs, dvo.codecs; print(codecs.__file__)"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "site-packages" not in out and str(ROOT) not in out
     probe = "import importlib.util as u; print(u.find_spec('skytable'))"
