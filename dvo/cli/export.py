@@ -28,8 +28,9 @@ from dvo.cli.options import catdir_option, quiet_option
     show_default=True,
     help="Rows per HEALPix partition at most (chooses the order).",
 )
+@click.option("--margin", type=float, default=None, help="Also write a HATS margin (arcsec).")
 @quiet_option
-def export(catdir, out, fmt, tables_, columns, max_rows, quiet) -> None:
+def export(catdir, out, fmt, tables_, columns, max_rows, margin, quiet) -> None:
     """Write OUT/objects (and OUT/measures) as HATS catalogues lsdb.read_hats can open."""
     from dvo.cli.progress import progress_bar
     from dvo.database import open_database
@@ -45,6 +46,7 @@ def export(catdir, out, fmt, tables_, columns, max_rows, quiet) -> None:
             tables_=tables_,
             columns=dict.fromkeys(tables_, columns),
             max_rows=max_rows,
+            margin_arcsec=margin,
             progress=bar,
         )
     for table, (path, rows, order) in done.items():

@@ -114,11 +114,9 @@ def read_positions(table_or_path) -> tuple[dict[str, np.ndarray], str, str]:
     """Columns of the input and the names of its RA and Dec columns."""
     table = table_or_path
     if isinstance(table_or_path, str | Path):
-        from astropy.table import Table
-
         try:
-            table = Table.read(str(table_or_path))
-        except (OSError, ValueError) as exc:
+            table = _read_file(Path(table_or_path))
+        except (OSError, ValueError, ImportError) as exc:
             raise QueryError(
                 f"{table_or_path}: cannot read ({' '.join(str(exc).split())[:150]})"
             ) from None
@@ -130,6 +128,18 @@ def read_positions(table_or_path) -> tuple[dict[str, np.ndarray], str, str]:
     if ra is None or dec is None:
         raise QueryError(f"crossmatch input needs ra and dec columns, has {', '.join(names)}")
     return cols, ra, dec
+
+
+def _read_file(path: Path):
+    """A table from FITS/CSV/ECSV (astropy) or Parquet (pyarrow, no pandas needed)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(path)
+        return {name: t[name].to_numpy() for name in t.column_names}
+    from astropy.table import Table
+
+    return Table.read(str(path))
 
 
 def _check_positions(ra: np.ndarray, dec: np.ndarray) -> None:

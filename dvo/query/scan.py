@@ -190,7 +190,7 @@ def _select_objects(files: dict, req: ScanRequest, index: int) -> np.ndarray:
         keep &= np.isin(object_id(index, pos["OBJ_ID"]), np.asarray(req.ids, np.int64))
     if region is not None and keep.any():
         keep[keep] = region.contains(pos["RA"][keep], pos["DEC"][keep])
-    return np.flatnonzero(keep)
+    return np.flatnonzero(keep), pos
 
 
 def scan_partition(catdir: str | Path, index: int, request: ScanRequest) -> np.ndarray:
@@ -210,12 +210,15 @@ def scan_partition(catdir: str | Path, index: int, request: ScanRequest) -> np.n
     files = layout.partition_files(catdir, str(ctx.names[index]))
     if not files["average"].exists():
         return tables.empty_result(request.table, ctx.sec_names, request.columns)
-    rows = _select_objects(files, request, index)
+    rows, pos = _select_objects(files, request, index)
     if rows.size == 0:
         return tables.empty_result(request.table, ctx.sec_names, request.columns)
     need = tables.raw_needs(request.table, ctx.sec_names, names)
     lo, hi = int(rows[0]), int(rows[-1]) + 1
-    ave = _read(files["average"], need["average"], (lo, hi))[rows - lo]
+    if set(need["average"]) <= set(pos.dtype.names):  # positions and ids only: cached
+        ave = pos[rows]
+    else:
+        ave = _read(files["average"], need["average"], (lo, hi))[rows - lo]
     if request.table == "objects":
         cols = _object_columns(files, ave, rows, lo, hi, need, names, known, ctx, index)
     else:

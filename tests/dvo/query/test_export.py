@@ -88,3 +88,37 @@ def test_choose_order_is_lowest_within_limit():
     assert choose_order(hpx, 40) == 0
     assert choose_order(hpx, 10) == 1
     assert choose_order(hpx, 9) == 12  # cannot split equal positions: capped
+
+
+def test_margin_holds_every_neighbour_within_the_margin(rng):
+    from scipy.spatial import cKDTree
+
+    from dvo.query.export import margin_pixels
+
+    n, order = 120000, 10
+    ra, dec = rng.uniform(10, 10.6, n), rng.uniform(20, 20.6, n)
+    h = healpix29(ra, dec)
+    rows, pix = margin_pixels(h, order, 2.0)
+    have = set(zip(rows.tolist(), pix.tolist(), strict=True))
+    r, d = np.radians(ra), np.radians(dec)
+    v = np.stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)], axis=1)
+    pairs = cKDTree(v).query_pairs(np.radians(2.0 / 3600), output_type="ndarray")
+    own = h >> (2 * (29 - order))
+    cross = pairs[own[pairs[:, 0]] != own[pairs[:, 1]]]
+    assert len(cross) > 30
+    for a, b in cross:
+        assert (a, own[b]) in have and (b, own[a]) in have
+
+
+def test_margin_catalogue_is_written(tiny, tmp_path):
+    export(
+        tiny,
+        tmp_path / "m",
+        tables_=("objects",),
+        columns={"objects": "obj_id,ra,dec"},
+        max_rows=300,
+        margin_arcsec=1.0,
+    )
+    props = _props(tmp_path / "m" / "objects_margin")
+    assert props["dataproduct_type"] == "margin" and props["hats_primary_table_url"] == "objects"
+    assert float(props["hats_margin_threshold"]) == 1.0
