@@ -21,6 +21,7 @@ __all__ = [
     "IMAGES",
     "SETTINGS",
     "HOSTTABLE",
+    "HOSTMANIFEST",
     "STATS",
     "RELASTRO",
     "PARTITION_SUFFIXES",
@@ -35,6 +36,7 @@ PHOTCODES = "Photcodes.fits"
 IMAGES = "Images.fits"
 SETTINGS = "dvo.json"
 HOSTTABLE = "HostTable.dat"
+HOSTMANIFEST = "HostManifest.json"  # local file stamps of pushed partitions (dvo.hosts.sync)
 STATS = "Stats.fits"
 RELASTRO = "RelAstro.fits"  # relastro's per-chip corrections (dvo.relastro.apply)
 

@@ -130,6 +130,7 @@ class HostExecutor:
         self.cfg = config or SshConfig()
         self.missing: list[str] = []
         self.failovers: dict[str, str] = {}
+        self.read_locally: list[str] = []
         self._cond = threading.Condition()
         self._results: dict[int, object] = {}
         self._failed: dict[int, HostError] = {}
@@ -230,6 +231,21 @@ class HostExecutor:
             self._fail(left, error)
 
     # ------------------------------------------------------------------ map
+    def _remote_tasks(self, catdir: str, tasks: list) -> list:
+        """Tasks whose partition is pushed and unchanged here since the push."""
+        from dvo.hosts.manifest import StaleHostWarning, changed_since_push, read_manifest
+
+        st = self.skytable
+        remote = [(i, t) for i, t in tasks if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
+        manifest = read_manifest(catdir)
+        stale = set(changed_since_push(catdir, [str(st.name[i]) for i, _ in remote], manifest))
+        if stale:
+            self.read_locally = sorted(stale)
+            names = ", ".join(sorted(stale))
+            message = f"partitions changed here since dvo hosts push, read locally: {names}"
+            warnings.warn(message, StaleHostWarning, stacklevel=3)
+        return [(i, t) for i, t in remote if str(st.name[i]) not in stale]
+
     def _groups(self, remote: list[tuple[int, object]]) -> list[tuple[Host, list[int], object]]:
         by_host: dict[int, list[int]] = {}
         task_of = {}
@@ -255,8 +271,7 @@ class HostExecutor:
         if task is not None:
             tasks = [(i, task) for i in tasks]
         tasks = [(int(i), t) for i, t in tasks]
-        st = self.skytable
-        remote = [(i, t) for i, t in tasks if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
+        remote = self._remote_tasks(str(catdir), tasks)
         for _, task in remote:
             _remote_op(task)  # refuse tasks the worker cannot run, before connecting
         if len({id(t) for _, t in remote}) > 1:

@@ -17,6 +17,7 @@ The local copies are kept by push, so check also finds hosts whose copies went s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +26,7 @@ import numpy as np
 from dvo import layout
 from dvo.errors import HostError
 from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT
+from dvo.hosts.manifest import file_stamps
 from dvo.hosts.ssh import SshConfig, call, connect
 from dvo.hosts.table import Host, hosts_by_id, read_host_table
 from dvo.hosts.tasks import file_checksums
@@ -129,10 +131,13 @@ def push(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
         flags = np.where(st.host_id > 0, DATA_ON_TGT, 0) | np.where(
             st.backup_id > 0, DATA_ON_BCK, 0
         )
+        names = [str(st.name[i]) for i in db.populated() if st.host_id[i] > 0]
+        manifest = {name: file_stamps(db.catdir, name) for name in names}
         with Transaction(db.catdir) as tx:
             st.with_hosts(None, None, flags.astype(np.uint8)).write(tx.stage(layout.SKYTABLE))
+            tx.stage(layout.HOSTMANIFEST).write_text(json.dumps(manifest))
     db.__dict__.pop("skytable", None)
-    return int((db.skytable.host_id[db.populated()] > 0).sum())
+    return len(names)
 
 
 def check_hosts(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> list[str]:
@@ -204,5 +209,6 @@ def pull(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
                 client.close()
             echo(f"host {host.label}: {int((st.host_id[pushed] == hid).sum())} partitions pulled")
         st.with_hosts(None, None, np.zeros(len(st), np.uint8)).write(tx.stage(layout.SKYTABLE))
+        tx.stage(layout.HOSTMANIFEST).write_text("{}")
     db.__dict__.pop("skytable", None)
     return len(pushed)

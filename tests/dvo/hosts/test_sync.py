@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -12,6 +13,7 @@ def test_push_check_query_pull(sshd_farm, tmp_path, helpers):
     from dvo.database import open_database
     from dvo.hosts.assign import assign_hosts
     from dvo.hosts.executor import host_options, uses_hosts
+    from dvo.hosts.manifest import StaleHostWarning
     from dvo.hosts.ssh import SshConfig
     from dvo.hosts.sync import check_hosts, pull, push
     from dvo.hosts.table import write_host_table
@@ -39,6 +41,15 @@ def test_push_check_query_pull(sshd_farm, tmp_path, helpers):
         assert query(db, None, table="measures", columns="*", output="numpy").tobytes() == (
             local.tobytes()
         )
+    # a partition rewritten here after the push is read locally (with a warning), not stale
+    index = int(db.populated()[-1])
+    local_file = path / (str(db.skytable.name[index]) + ".cpm")
+    stamp = local_file.stat().st_mtime_ns
+    os.utime(local_file, ns=(stamp + 10**9, stamp + 10**9))
+    with host_options(known_hosts=str(sshd_farm.known_hosts)), pytest.warns(StaleHostWarning):
+        again = query(db, None, table="measures", columns="*", output="numpy")
+    assert again.tobytes() == local.tobytes()
+    os.utime(local_file, ns=(stamp, stamp))
     # a stale copy on a host is found by check
     index = int(db.populated()[0])
     name = str(db.skytable.name[index])
@@ -54,8 +65,9 @@ def test_push_check_query_pull(sshd_farm, tmp_path, helpers):
     db = open_database(path)
     assert not uses_hosts(db.skytable, db.populated())
     after = helpers.snapshot(db)
-    assert {k: v for k, v in after.items() if k != "SkyTable.fits"} == {
-        k: v for k, v in before.items() if k != "SkyTable.fits"
+    host_state = ("SkyTable.fits", "HostManifest.json")
+    assert {k: v for k, v in after.items() if k not in host_state} == {
+        k: v for k, v in before.items() if k not in host_state
     }
     assert np.all(db.skytable.host_flags == 0)
     helpers.assert_db_valid(db)
