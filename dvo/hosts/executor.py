@@ -128,6 +128,10 @@ class HostExecutor:
         self.sec_names = tuple(db.photcodes.sec_names)
         self.hosts = hosts_by_id(read_host_table(db.catdir) if hosts is None else hosts)
         self.cfg = config or SshConfig()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh per-``map`` state (an executor may run several maps, one after the other)."""
         self.missing: list[str] = []
         self.failovers: dict[str, str] = {}
         self.read_locally: list[str] = []
@@ -271,6 +275,7 @@ class HostExecutor:
         if task is not None:
             tasks = [(i, task) for i in tasks]
         tasks = [(int(i), t) for i, t in tasks]
+        self._reset()
         remote = self._remote_tasks(str(catdir), tasks)
         for _, task in remote:
             _remote_op(task)  # refuse tasks the worker cannot run, before connecting
@@ -282,17 +287,15 @@ class HostExecutor:
         pool = ThreadPoolExecutor(max(1, min(len(groups), 4 * max(1, len(self.hosts)))))
 
         def job(host, chunk, task):
-            sem = per_host.setdefault(host.id, threading.Semaphore(self.cfg.connections_per_host))
-            with sem:
+            with per_host[host.id]:
                 if self._cancel.is_set():
                     return
                 try:
                     self._run_group(clients, host, chunk, task)
+                except HostError as exc:
+                    self._fail(chunk, HostError(exc.reason, host=exc.host or host.label))
                 except Exception as exc:  # noqa: BLE001 - hand any failure to the consumer
-                    reason = (
-                        exc.reason if isinstance(exc, HostError) else f"{type(exc).__name__}: {exc}"
-                    )
-                    self._fail(chunk, HostError(reason, host=host.label))
+                    self._fail(chunk, HostError(f"{type(exc).__name__}: {exc}", host=host.label))
 
         for host in {g[0].id: g[0] for g in groups}.values():
             per_host[host.id] = threading.Semaphore(max(1, self.cfg.connections_per_host))
