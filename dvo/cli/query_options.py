@@ -65,7 +65,7 @@ def run_region(catdir, region, opts: dict, *, fmt: str, output, quiet: bool) -> 
     from dvo.database import open_database
     from dvo.hosts.executor import PartialResultWarning, host_options
     from dvo.query import tables
-    from dvo.query.engine import build_request, run_plan, to_output
+    from dvo.query.engine import build_request, run_plan
     from dvo.query.output import write
     from dvo.query.plan import plan_query
 
@@ -85,4 +85,4 @@ def run_region(catdir, region, opts: dict, *, fmt: str, output, quiet: bool) -> 
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     sec = tuple(db.photcodes.sec_names)
-    write(to_output(arr, tables.units(req.table, sec, req.columns)), fmt, output)
+    write(arr, fmt, output, units=tables.units(req.table, sec, req.columns))

@@ -81,6 +81,18 @@ def _order_by(order_by) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+def filters_with_data(db) -> tuple[str, ...]:
+    """The average filters that hold a magnitude somewhere (default columns show only these)."""
+    from dvo.query.plan import cached_stats
+
+    st = cached_stats(db)
+    sec = tuple(db.photcodes.sec_names)
+    if len(st) == 0:
+        return sec
+    has = np.isfinite(st["MAG_MIN"]).any(axis=0)
+    return tuple(f for f, ok in zip(sec, has, strict=True) if ok) or sec
+
+
 def build_request(
     db, region, *, table="objects", columns=None, where=None, limit=None, order_by=None, ids=None
 ) -> ScanRequest:
@@ -92,6 +104,8 @@ def build_request(
         Unknown table or columns, a bad where-expression (pointing at the token), a bad limit.
     """
     sec = tuple(db.photcodes.sec_names)
+    if columns is None and table == "objects":
+        columns = tables.default_columns(table, filters_with_data(db))
     names = tables.resolve_columns(table, sec, columns)
     known = tables.table_columns(table, sec)
     if where is not None:

@@ -25,9 +25,13 @@ FORMATS = ("text", "csv", "fits", "parquet", "json")
 _BINARY = ("fits", "parquet")
 
 
+def _names(table) -> list[str]:
+    return list(table.colnames) if hasattr(table, "colnames") else list(table.dtype.names)
+
+
 def _json_rows(table) -> list[dict]:
     cols = {}
-    for name in table.colnames:
+    for name in _names(table):
         v = np.asarray(table[name])
         if v.dtype.kind == "S":
             v = v.astype(str)
@@ -38,13 +42,58 @@ def _json_rows(table) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
-def _text(table) -> str:
-    lines = table.pformat(max_lines=-1, max_width=-1)
-    return "\n".join(lines) + "\n"
+def _strings(v: np.ndarray) -> np.ndarray:
+    """Column values as strings (vectorised): all significant digits of float32/float64."""
+    if v.dtype.kind == "S":
+        return v.astype(str)
+    if v.dtype.kind == "f":
+        return np.char.mod("%.7g" if v.dtype.itemsize == 4 else "%.12g", v)
+    return v.astype(str)
 
 
-def write(table, fmt: str = "text", path=None, *, stream=None) -> None:
-    """Write an astropy Table as ``fmt`` to ``path`` (or to ``stream``, default stdout).
+def _text(table, units: dict[str, str]) -> str:
+    """An aligned text table: header, units, rule, rows (right-aligned columns)."""
+    cols = []
+    for name in _names(table):
+        v = np.asarray(table[name])
+        if v.ndim > 1:
+            continue
+        body = _strings(v)
+        head = np.array([name, units.get(name, "")])
+        width = max(int(np.char.str_len(np.r_[head, body]).max()), 1)
+        cols.append(np.char.rjust(np.r_[head, np.array(["-" * width]), body], width))
+    if not cols:
+        return ""
+    lines = cols[0]
+    for c in cols[1:]:
+        lines = np.char.add(np.char.add(lines, " "), c)
+    if not any(units.values()):
+        lines = np.delete(lines, 1)
+    return "\n".join(lines.tolist()) + "\n"
+
+
+def _csv(table) -> str:
+    names = _names(table)
+    cols = [_strings(np.asarray(table[n])) for n in names]
+    if not cols:
+        return ""
+    lines = cols[0]
+    for c in cols[1:]:
+        lines = np.char.add(np.char.add(lines, ","), c)
+    return "\n".join([",".join(names), *lines.tolist()]) + "\n"
+
+
+def _units_of(table) -> dict[str, str]:
+    if not hasattr(table, "colnames"):
+        return {}
+    return {n: str(table[n].unit) for n in table.colnames if table[n].unit is not None}
+
+
+def write(table, fmt: str = "text", path=None, *, stream=None, units=None) -> None:
+    """Write a table as ``fmt`` to ``path`` (or to ``stream``, default stdout).
+
+    ``table`` is an astropy Table, or a numpy structured array with ``units`` (column ->
+    unit); text, CSV and JSON are written without importing astropy (fast command start).
 
     Raises
     ------
@@ -55,6 +104,11 @@ def write(table, fmt: str = "text", path=None, *, stream=None) -> None:
         raise QueryError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt in _BINARY and path is None:
         raise QueryError(f"--format {fmt} needs an output file (-o FILE)")
+    units = units if units is not None else _units_of(table)
+    if fmt in _BINARY and not hasattr(table, "colnames"):
+        from dvo.query.engine import to_output
+
+        table = to_output(table, units)
     if fmt == "fits":
         table.write(path, format="fits", overwrite=True)
         return
@@ -62,15 +116,11 @@ def write(table, fmt: str = "text", path=None, *, stream=None) -> None:
         _parquet(table, path)
         return
     if fmt == "csv":
-        import io
-
-        buf = io.StringIO()
-        table.write(buf, format="ascii.csv")
-        text = buf.getvalue()
+        text = _csv(table)
     elif fmt == "json":
         text = json.dumps(_json_rows(table)) + "\n"
     else:
-        text = _text(table)
+        text = _text(table, units)
     if path is not None:
         with open(path, "w") as fh:
             fh.write(text)

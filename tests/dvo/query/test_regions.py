@@ -178,3 +178,22 @@ def test_bad_columns_and_coordinates(tiny):
         tiny.cone(0.0, 0.0, 1.0, limit=-1)
     with pytest.raises(QueryError, match="order_by"):
         tiny.cone(0.0, 0.0, 1.0, order_by="g up")
+
+
+def test_default_columns_show_filters_with_data(tiny):
+    t = tiny.cone(0.0, 7.5, 0.05)
+    assert {"g", "g_err", "g_nused", "r"} <= set(t.colnames) and "z" not in t.colnames
+    assert "z" in tiny.cone(0.0, 7.5, 0.05, columns="*").colnames
+
+
+def test_lensing_table_follows_its_objects(tiny):
+    objs = tiny.cone(0.0, 7.5, 0.2, columns=["obj_id", "nlensing"])
+    lens = tiny.cone(0.0, 7.5, 0.2, table="lensing")
+    assert len(lens) == int(np.sum(objs["nlensing"])) > 0
+    assert set(np.unique(lens["obj_id"])) <= set(objs["obj_id"])
+
+
+def test_limit_stops_scanning_early(sky_db):
+    calls = []
+    got = sky_db.sky(columns="obj_id", limit=5, jobs=1, progress=calls.append)
+    assert len(got) == 5 and 0 < len(calls) < len(sky_db.populated()) / 10
