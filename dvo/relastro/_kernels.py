@@ -46,7 +46,7 @@ def poly_terms(u: float, v: float, out: np.ndarray) -> None:
     out[9] = v * v * v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def chip_correction(chip, u, v, coeff, out_x, out_y) -> None:
     """Correction (arcsec east, north) of each measure from its chip's polynomial.
 
@@ -69,7 +69,7 @@ def chip_correction(chip, u, v, coeff, out_x, out_y) -> None:
         out_y[i] = sy
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def accumulate_chips(chip, u, v, rx, ry, wx, wy, use, ata, atb) -> None:
     """Add each used measure's weighted polynomial normal equations to its chip.
 
@@ -202,7 +202,7 @@ def _clip(lo, hi, tau, xi, eta, sx, sy, pa, pd, p, nsigma, used) -> tuple:
     return changed, chi2, nused
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fit_objects(
     off, cnt, tau, xi, eta, sx, sy, pa, pd, ref, npar, nsigma, npass, used, params, var, chi2, nfit
 ) -> None:

@@ -71,6 +71,12 @@ class ChipAccumulator:
         self.sum2[:, 1] += np.bincount(c, dy[use] ** 2, minlength=n)
         return use
 
+    def merge(self, other: ChipAccumulator) -> ChipAccumulator:
+        """Add another accumulator's sums into this one; returns self."""
+        for name in ("ata", "atb", "nstar", "chi2", "nres", "sum2"):
+            getattr(self, name).__iadd__(getattr(other, name))
+        return self
+
     def scale(self) -> np.ndarray:
         """Per-chip error inflation for the next pass: reduced chi, at least 1."""
         with np.errstate(invalid="ignore", divide="ignore"):

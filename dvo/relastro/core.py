@@ -23,9 +23,11 @@ the modes the objects absorb).
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,7 @@ NO_CHIPS = "no chip images to calibrate"
 NO_MEASURES = "no detector measurements on chip images"
 NOT_REF = "photcode {} is not a REF photcode"
 BAD_OPTION = "{} must be {}, got {!r}"
+WORKERS = 2  # threads over partitions in the iterations (the kernels release the GIL)
 
 
 @dataclass
@@ -133,15 +136,31 @@ def _build_worksets(db, chips, ref_codes, scratch: Path) -> tuple[dict, Relastro
     return paths, report
 
 
+def _one_pass(paths: list, nchip: int, coeff, scale, opts, clip: bool, workers: int):
+    """Fit every partition's objects and sum the chip normal equations (``workers`` threads,
+    each streaming its share of the partitions into its own accumulator)."""
+
+    def work(share: list) -> ChipAccumulator:
+        acc = ChipAccumulator(nchip)
+        for path in share:
+            ws = workset.load(path)
+            acc.add(ws, fit(ws, coeff, scale, choose_models(ws, opts), opts, clip=clip))
+        return acc
+
+    shares = [paths[i::workers] for i in range(min(workers, len(paths)))]
+    if len(shares) == 1:
+        return work(shares[0])
+    with ThreadPoolExecutor(len(shares)) as pool:
+        accs = list(pool.map(work, shares))
+    return functools.reduce(ChipAccumulator.merge, accs)
+
+
 def _iterate(paths, nchip, coeff, opts, order_max, tol, iterations, seeded, chips, report, relax):
     scale = np.ones(nchip)
     has_ref = report.n_reference_objects > 0
+    paths = list(paths.values())
     for it in range(iterations):
-        acc = ChipAccumulator(nchip)
-        for path in paths.values():
-            ws = workset.load(path)
-            f = fit(ws, coeff, scale, choose_models(ws, opts), opts, clip=seeded or it > 0)
-            acc.add(ws, f)
+        acc = _one_pass(paths, nchip, coeff, scale, opts, seeded or it > 0, WORKERS)
         sol = solve(acc, order_max)
         if it > 0:
             sol.coeff = coeff + relax * (sol.coeff - coeff)
