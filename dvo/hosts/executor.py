@@ -30,11 +30,22 @@ from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT
 from dvo.hosts.ssh import SshConfig, call, connect
 from dvo.hosts.table import Host, hosts_by_id
 
-__all__ = ["HostExecutor", "PartialResultWarning", "uses_hosts", "host_executor", "host_options"]
+__all__ = [
+    "HostExecutor",
+    "FailoverWarning",
+    "PartialResultWarning",
+    "uses_hosts",
+    "host_executor",
+    "host_options",
+]
 
 _OPTIONS: contextvars.ContextVar[SshConfig | None] = contextvars.ContextVar(
     "dvo_host_options", default=None
 )
+
+
+class FailoverWarning(UserWarning):
+    """Partitions were read from their backup host because their host failed (listed)."""
 
 
 class PartialResultWarning(UserWarning):
@@ -228,7 +239,8 @@ class HostExecutor:
             backup = self._host(bid, group[0])
             if self._try_host(clients, backup, group, task) is None:
                 moved = [str(st.name[i]) for i in todo if st.backup_id[i] == bid]
-                self.failovers.update(dict.fromkeys(moved, f"{host.label} -> {backup.label}"))
+                why = f"{host.label} ({error.reason}) -> {backup.label}"
+                self.failovers.update(dict.fromkeys(moved, why))
         with self._cond:
             left = [i for i in todo if i not in self._done]
         if left:
@@ -334,6 +346,10 @@ class HostExecutor:
         return _MISSING
 
     def _report_missing(self) -> None:
+        if self.failovers:
+            moves = sorted(set(self.failovers.values()))
+            warnings.warn(f"read {len(self.failovers)} partitions from backup hosts: "
+                          + "; ".join(moves), FailoverWarning, stacklevel=3)  # fmt: skip
         if self.missing:
             warnings.warn(
                 f"partial result: {len(self.missing)} partitions missing: "

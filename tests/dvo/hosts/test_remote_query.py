@@ -63,7 +63,7 @@ def test_unknown_host_key_refused(hosted, sshd_farm, tmp_path):
 
 
 def test_kill_server_mid_query_fails_over_to_backup(sshd_farm, tmp_path):
-    from dvo.hosts.executor import HostExecutor
+    from dvo.hosts.executor import FailoverWarning, HostExecutor
     from dvo.query.execute import InProcess
 
     victim = sshd_farm.start(f"victim{len(sshd_farm.servers)}")
@@ -80,9 +80,12 @@ def test_kill_server_mid_query_fails_over_to_backup(sshd_farm, tmp_path):
                 victim.kill()  # the victim dies between two of its partitions
 
     executor = KillAfterFirst(db, hosts, cfg)
-    remote = _scan_all(db, executor)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        remote = _scan_all(db, executor)
     local = _scan_all(db, InProcess())
     assert killed and executor.failovers, "the victim should have lost partitions"
+    assert any(issubclass(w.category, FailoverWarning) for w in caught)
     assert all(v.startswith("1:") for v in executor.failovers.values())
     assert [(i, a.tobytes()) for i, a in remote] == [(i, b.tobytes()) for i, b in local]
 
@@ -138,3 +141,30 @@ def test_cli_allow_partial_lists_missing(sshd_farm, tmp_path):
     partial = CliRunner().invoke(cli, [*args, "--allow-partial"])
     assert partial.exit_code == 0, partial.output
     assert "partial result" in partial.stderr and all(n in partial.stderr for n in lost)
+
+
+def test_trust_new_host_keys_records_them(hosted, sshd_farm, tmp_path):
+    from dvo.hosts.executor import HostExecutor
+
+    db, hosts = hosted
+    known = tmp_path / "ssh" / "known_hosts"
+    trusting = HostExecutor(db, hosts, _config(sshd_farm, known_hosts=str(known),
+                                                trust_new_host_keys=True))  # fmt: skip
+    assert len(_scan_all(db, trusting)) == len(db.populated())
+    recorded = known.read_text()
+    assert all(f"[127.0.0.1]:{s.port}" in recorded for s in sshd_farm.servers[:2])
+    strict = HostExecutor(db, hosts, _config(sshd_farm, known_hosts=str(known)))
+    assert len(_scan_all(db, strict)) == len(db.populated())
+
+
+def test_changed_host_key_refused_even_when_trusting(sshd_farm, tmp_path):
+    from dvo.hosts.executor import HostExecutor
+
+    db, hosts = sshd_farm.hosted_copy(tmp_path, sshd_farm.servers[:2], backups=False)
+    other = sshd_farm.servers[1].host_pub.split()[:2]
+    known = tmp_path / "known_hosts"  # server a's address with server b's key
+    known.write_text(f"[127.0.0.1]:{sshd_farm.servers[0].port} {' '.join(other)}\n")
+    cfg = _config(sshd_farm, known_hosts=str(known), trust_new_host_keys=True, retries=0)
+    with pytest.raises(HostError, match="does not match known_hosts") as info:
+        _scan_all(db, HostExecutor(db, hosts, cfg))
+    assert info.value.host == hosts[0].label
