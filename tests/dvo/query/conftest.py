@@ -2,7 +2,8 @@
 
 ``sky_db`` has 5000 objects everywhere, with clusters at RA 0 / Dec 0 and at both poles, each
 seen in g, r, i at 3 epochs (``dvo.tools.querydata``), in a HEALPix order-2 SkyTable: 192
-partitions for the planner to prune.
+partitions for the planner to prune. ``gsc_db`` is the same kind of sky in GSC level-2
+partitions (pole caps, density-split boxes); ``any_sky`` runs a test on both.
 """
 
 from __future__ import annotations
@@ -28,6 +29,25 @@ def sky_db_path(tmp_path_factory):
     ra, dec = sky_positions(5000, np.random.default_rng(11))
     build_database(out, ra, dec, n_epochs=3, scheme="healpix", level=2, seed=5)
     return out
+
+
+@pytest.fixture(scope="session")
+def gsc_db(tmp_path_factory):
+    """An all-sky GSC level-2 database (734 partitions, pole caps, RA 0 seams), read-only."""
+    from dvo.tools.querydata import build_database, sky_positions
+
+    out = tmp_path_factory.mktemp("gsc") / "db"
+    ra, dec = sky_positions(1500, np.random.default_rng(12))
+    return build_database(out, ra, dec, n_epochs=1, scheme="gsc", level=2, seed=6)
+
+
+@pytest.fixture(scope="session", params=["healpix", "gsc"])
+def any_sky(request):
+    """(database, brute-force objects) for the HEALPix and the GSC all-sky databases."""
+    from query_reference import all_objects
+
+    db = request.getfixturevalue("sky_db" if request.param == "healpix" else "gsc_db")
+    return db, all_objects(db)
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,8 @@ def _inputs(objs, rng, n=4000):
     return Table({"RA": np.r_[ra, rra], "Dec": np.r_[dec, rdec], "name": np.arange(n + 500)})
 
 
-def test_crossmatch_equals_astropy(sky_db, sky_objects, rng):
+def test_crossmatch_equals_astropy(any_sky, rng):
+    sky_db, sky_objects = any_sky
     inp = _inputs(sky_objects, rng)
     radius = 2.0
     got = sky_db.crossmatch(inp, radius)
@@ -84,7 +85,7 @@ def test_crossmatch_equals_astropy(sky_db, sky_objects, rng):
     assert np.array_equal(got["obj_id"] >= 0, hit)
     assert np.array_equal(np.asarray(got["obj_id"])[hit], sky_objects["obj_id"][idx[hit]])
     assert np.allclose(np.asarray(got["sep"])[hit], sep.arcsec[hit], atol=1e-6)
-    assert hit.sum() > 3000
+    assert hit.sum() > 0.6 * len(inp)
 
 
 def test_crossmatch_all_pairs_equals_brute_force(sky_db, sky_objects, rng):

@@ -27,15 +27,17 @@ def _random_cones(rng, n):
     return zip(ra, dec, radius, strict=True)
 
 
-def test_cone_matches_brute_force_on_sky_db(sky_db, sky_objects, rng):
+def test_cone_matches_brute_force_on_sky_db(any_sky, rng):
+    sky_db, sky_objects = any_sky
     for ra, dec, radius in _random_cones(rng, 30):
         got = sky_db.cone(ra, dec, radius, columns=["obj_id", "ra", "dec"])
         want = _sorted_ids(sky_objects, in_cone(sky_objects, ra, dec, radius))
         assert np.array_equal(np.sort(_ids(got)), want), (ra, dec, radius)
 
 
-def test_cone_on_existing_objects_finds_them(sky_db, sky_objects, rng):
+def test_cone_on_existing_objects_finds_them(any_sky, rng):
     """Cones of 1 arcsec centred on objects: each finds at least its own object."""
+    sky_db, sky_objects = any_sky
     pick = rng.choice(len(sky_objects["ra"]), 20, replace=False)
     for k in pick:
         ra, dec = sky_objects["ra"][k], sky_objects["dec"][k]
@@ -74,7 +76,8 @@ def test_where_expressions_match_numpy(tiny, tiny_objects, where, fn):
     assert np.array_equal(np.sort(_ids(got)), _sorted_ids(o, mask))
 
 
-def test_box_matches_brute_force(sky_db, sky_objects, rng):
+def test_box_matches_brute_force(any_sky, rng):
+    sky_db, sky_objects = any_sky
     boxes = [(350.0, 10.0, -5.0, 5.0), (0.0, 360.0, 80.0, 90.0), (100.0, 130.0, -90.0, -60.0)]
     for _ in range(10):
         r0, w = rng.uniform(0, 360), rng.uniform(0.01, 40)
@@ -87,7 +90,8 @@ def test_box_matches_brute_force(sky_db, sky_objects, rng):
         )
 
 
-def test_polygon_matches_brute_force(sky_db, sky_objects):
+def test_polygon_matches_brute_force(any_sky):
+    sky_db, sky_objects = any_sky
     polys = [
         ([350.0, 10.0, 10.0, 350.0], [-5.0, -5.0, 5.0, 5.0]),
         ([0.0, 120.0, 240.0], [80.0, 80.0, 80.0]),
