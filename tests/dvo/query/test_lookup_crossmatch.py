@@ -121,3 +121,15 @@ def test_crossmatch_bad_input(sky_db, tmp_path):
         sky_db.crossmatch(Table({"ra": [1.0], "dec": [0.0]}), -1.0)
     with pytest.raises(QueryError, match="cannot read"):
         sky_db.crossmatch(str(tmp_path / "missing.fits"), 1.0)
+
+
+def test_crossmatch_where_restricts_the_candidates(sky_db, sky_objects, rng):
+    inp = _inputs(sky_objects, rng, n=1500)
+    got = sky_db.crossmatch(inp, 5.0, where="g < 18", columns=["obj_id", "g"])
+    bright = sky_objects["g"] < 18
+    cat = SkyCoord(sky_objects["ra"][bright] * u.deg, sky_objects["dec"][bright] * u.deg)
+    idx, sep, _ = SkyCoord(inp["RA"] * u.deg, inp["Dec"] * u.deg).match_to_catalog_sky(cat)
+    hit = sep.arcsec <= 5.0
+    assert np.array_equal(np.asarray(got["obj_id"])[hit], sky_objects["obj_id"][bright][idx[hit]])
+    assert np.all(np.asarray(got["obj_id"])[~hit] == -1)
+    assert np.all(np.asarray(got["g"])[hit] < 18)
