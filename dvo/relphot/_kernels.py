@@ -169,12 +169,14 @@ def image_stats(s0, s1, y, var, img, z, mean, opts, istat, has_ref, grp):
 
 @njit(cache=True)
 def repeatability(s0, s1, y, var, img, zst, z, w, mean, opts, rep):
-    """Scatter of a bright star's measurements about its mean: raw, stored and new calibration.
+    """Scatter of a star's measurements about its mean: raw, stored and new calibration.
 
-    ``rep[state, bin] += (sum r^2, n, expected sum r^2 from the errors)`` with states 0 raw
-    (no zero point), 1 as stored, 2 as solved; the bin is the star's magnitude.
+    ``rep[kind, state, bin] += (sum r^2, n, expected sum r^2 from the errors)`` with states
+    0 raw (no zero point), 1 as stored, 2 as solved; the bin is the star's magnitude; kind 0
+    counts every star with 3 or more measurements, kind 1 only bright ones (rms error below
+    ``sqrt(opts[O_BRIGHT_VAR])``).
     """
-    nb = rep.shape[1]
+    nb = rep.shape[2]
     sw = 0.0
     svar = 0.0
     n = 0
@@ -183,8 +185,9 @@ def repeatability(s0, s1, y, var, img, zst, z, w, mean, opts, rep):
             sw += 1.0 / var[k]
             svar += var[k] - opts[O_SYS_VAR]
             n += 1
-    if n < 3 or svar / n > opts[O_BRIGHT_VAR]:
+    if n < 3:
         return
+    kinds = 2 if svar / n <= opts[O_BRIGHT_VAR] else 1
     ib = int((mean - opts[O_MAG_LO]) / opts[O_BIN_WIDTH])
     if ib < 0 or ib >= nb:
         return
@@ -199,9 +202,10 @@ def repeatability(s0, s1, y, var, img, zst, z, w, mean, opts, rep):
             if img[k] >= 0 and w[k - s0] > 0.0:
                 off = 0.0 if state == 0 else (zst[k] if state == 1 else z[k - s0])
                 wk = 1.0 / var[k]
-                rep[state, ib, 0] += (y[k] - off - m) ** 2
-                rep[state, ib, 1] += 1.0
-                rep[state, ib, 2] += (var[k] - opts[O_SYS_VAR]) * (1.0 - wk / sw)
+                for kind in range(kinds):
+                    rep[kind, state, ib, 0] += (y[k] - off - m) ** 2
+                    rep[kind, state, ib, 1] += 1.0
+                    rep[kind, state, ib, 2] += (var[k] - opts[O_SYS_VAR]) * (1.0 - wk / sw)
 
 
 @njit(cache=True)

@@ -29,7 +29,7 @@ class PassResult:
     """What one pass over the database produced."""
 
     istat: np.ndarray  # (n_images, N_ISTAT) residual statistics at the pass's theta
-    rep: np.ndarray  # (3, N_BINS, 3) repeatability sums: raw, stored, solved
+    rep: np.ndarray  # (all/bright, raw/stored/solved, N_BINS, 3) repeatability sums
     rmap: np.ndarray  # (n_codes * MAP_GRID**2, 2) weighted residual sums per camera cell
     counts: np.ndarray  # stars used, stars rejected, measures clipped, measures used
     S: np.ndarray | None = None  # upper triangle only (see _kernels.upper_nonzeros)
@@ -97,7 +97,7 @@ def run_pass(
     S = np.zeros((n, n)) if accumulate else np.zeros((1, 1))
     b = np.zeros(n)
     istat = np.zeros((model.n_images, kern.N_ISTAT))
-    rep = np.zeros((3, N_BINS, 3))
+    rep = np.zeros((2, 3, N_BINS, 3))
     rmap = np.zeros((len(model.flat_codes) * MAP_GRID**2, 2))
     counts = np.zeros(kern.N_COUNTS, np.int64)
     opts = kernel_options(model, robust=robust, accumulate=accumulate)

@@ -1,10 +1,11 @@
 """Per-image decisions between solves: too few stars, poor (clouds, scatter), night membership.
 
 As DVO's ``clean_images``: an image is PHOTOM_FEW with fewer than ``image_min_stars`` usable
-stars, PHOTOM_POOR when its rms scatter exceeds ``max(image_scatter, 3 x median rms)`` or its
-zero point lies further than ``max(image_offset, 3 sigma)`` from the median of its filter
-(sigma from the MAD). Poor and few images leave the star means; a poor image still gets a zero
-point, measured against the star means of the good images ("leaf" update).
+stars (and left uncalibrated), PHOTOM_POOR when its rms scatter exceeds
+``max(image_scatter, 3 x median rms)`` or its zero point lies further than
+``max(image_offset, 3 sigma)`` from the median of its filter (sigma from the MAD). Poor and
+few images leave the star means; a poor image still gets a zero point, measured against the
+star means of the good images ("leaf" update).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def classify(model: Model, st: ImageStats, theta: np.ndarray) -> tuple[np.ndarra
     zp = model.image_zp(theta) + st.offset
     poor = np.zeros(model.n_images, bool)
     good = ~few
+    measured = st.n >= 3  # enough for an offset: a cloudy image is poor even with few stars
     if good.any():
         rms_lim = max(o.image_scatter, 3.0 * float(np.median(st.rms[good])))
         poor |= good & (st.rms > rms_lim)
@@ -64,7 +66,7 @@ def classify(model: Model, st: ImageStats, theta: np.ndarray) -> tuple[np.ndarra
             continue
         med = float(np.median(zp[sel]))
         lim = max(o.image_offset, 3.0 * _robust_sigma(zp[sel]))
-        poor |= sel & (np.abs(zp - med) > lim)
+        poor |= measured & (model.slot == slot) & (np.abs(zp - med) > lim)
     return few, _by_column(model, poor)
 
 

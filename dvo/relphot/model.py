@@ -64,7 +64,7 @@ class Options:
     cauchy: float = 4.0  # sigma, scale of the Cauchy robust weights
     star_chi2: float = 10.0  # stars with a larger reduced chi2 are variable: not used
     star_scatter: float = 0.1  # stars with a larger rms are not used
-    image_min_stars: int = 10  # PHOTOM_FEW below this
+    image_min_stars: int = 5  # PHOTOM_FEW (uncalibrated) below this
     image_offset: float = 0.25  # PHOTOM_POOR beyond max(this, 3 sigma) from the median
     image_scatter: float = 0.05  # PHOTOM_POOR above max(this, 3 x median image rms)
     cloud_limit: float = 0.05  # nights: exposures further from the night model are freed

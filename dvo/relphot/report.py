@@ -85,18 +85,20 @@ def _jsonable(x):
 
 
 def _repeatability(rep: np.ndarray) -> dict:
+    """Per-magnitude rms of every star, and the totals over bright stars (``bright``)."""
+    every, bright = rep
     with np.errstate(invalid="ignore", divide="ignore"):
-        rms = np.sqrt(rep[:, :, 0] / rep[:, :, 1])
-        floor = np.sqrt(rep[2, :, 2] / rep[2, :, 1])
-        tot = rep.sum(axis=1)
-        bright = {s: float(np.sqrt(tot[i, 0] / tot[i, 1])) for i, s in enumerate(STATES)}
-        bright["floor"] = float(np.sqrt(tot[2, 2] / tot[2, 1]))
+        rms = np.sqrt(every[:, :, 0] / every[:, :, 1])
+        floor = np.sqrt(every[2, :, 2] / every[2, :, 1])
+        tot = bright.sum(axis=1)
+        summary = {s: float(np.sqrt(tot[i, 0] / tot[i, 1])) for i, s in enumerate(STATES)}
+        summary["floor"] = float(np.sqrt(tot[2, 2] / tot[2, 1]))
     out = {"mag": (MAG_LO + BIN_WIDTH * (np.arange(N_BINS) + 0.5)).tolist()}
     for i, s in enumerate(STATES):
-        out[s] = np.where(np.isfinite(rms[i]), rms[i], np.nan).tolist()
+        out[s] = rms[i].tolist()
     out["floor"] = floor.tolist()
-    out["n"] = rep[2, :, 1].astype(int).tolist()
-    out["bright"] = {k: (v if np.isfinite(v) else None) for k, v in bright.items()}
+    out["n"] = every[2, :, 1].astype(int).tolist()
+    out["bright"] = {k: (v if np.isfinite(v) else None) for k, v in summary.items()}
     return out
 
 
@@ -176,7 +178,7 @@ def write_plots(report: RelphotReport, folder: Path) -> list[Path]:
     for s in (*STATES, "floor"):
         ax.semilogy(rep["mag"], 1e3 * np.array(rep[s], float), "o-" if s != "floor" else "k--",
                     ms=3, label=s)  # fmt: skip
-    ax.set(xlabel="mag", ylabel="rms about star mean (mmag)", title="bright-star repeatability")
+    ax.set(xlabel="mag", ylabel="rms about star mean (mmag)", title="repeatability")
     ax.legend()
     out.append(_save(fig, folder / "repeatability.png", plt))
     return out

@@ -131,7 +131,7 @@ def solve(db, options: Options) -> Solution:
     flags = np.zeros(model.n_images, np.uint32)
     flags[~calibrated] |= np.uint32(ImageFlags.PHOTOM_NOCAL)
     flags[few] |= np.uint32(ImageFlags.PHOTOM_FEW)
-    flags[poor & ~few] |= np.uint32(ImageFlags.PHOTOM_POOR)
+    flags[poor] |= np.uint32(ImageFlags.PHOTOM_POOR)
     mcal = np.where(calibrated, model.image_zp(theta), model.mcal0)
     return Solution(
         model=model,
