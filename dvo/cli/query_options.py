@@ -72,13 +72,14 @@ def run_region(catdir, region, opts: dict, *, fmt: str, output, quiet: bool) -> 
     db = open_database(catdir)
     jobs = opts.pop("jobs", None)
     req = build_request(db, region, **opts)
-    plan = plan_query(db, region, req)
-    with (
-        progress_bar(len(plan.scan), "query", quiet=quiet or len(plan.scan) < 8) as bar,
-        host_options(**_host_settings()),
-        warnings.catch_warnings(record=True) as caught,
-    ):
-        arr = run_plan(db, plan, jobs=jobs, progress=bar)
+    with db.reader():  # a consistent snapshot: no commit lands while we read
+        plan = plan_query(db, region, req)
+        with (
+            progress_bar(len(plan.scan), "query", quiet=quiet or len(plan.scan) < 8) as bar,
+            host_options(**_host_settings()),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            arr = run_plan(db, plan, jobs=jobs, progress=bar)
     for w in caught:  # partition-host warnings become one stderr line; others pass through
         if w.category.__module__.startswith("dvo.hosts"):  # partial result, failover, stale
             click.echo(f"warning: {w.message}", err=True)

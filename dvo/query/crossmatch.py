@@ -69,7 +69,7 @@ class KdTreeMatch:
         if len(obj_ra) == 0 or len(ra) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         chord = 2 * np.sin(np.radians(self.radius / 3600.0) / 2) * (1 + 1e-9)
-        tree = cKDTree(_vectors(obj_ra, obj_dec))
+        tree = cKDTree(_vectors(obj_ra, obj_dec), balanced_tree=False, compact_nodes=False)
         _, j = tree.query(_vectors(ra, dec), k=1, distance_upper_bound=chord)
         i = np.flatnonzero(j < len(obj_ra))
         return self._keep(i, j[i], ra, dec, obj_ra, obj_dec)
@@ -166,11 +166,15 @@ def _tasks(db, ra, dec, matcher: KdTreeMatch, req: ScanRequest, every: bool):
 
 def _best(rows: np.ndarray, objs: np.ndarray, sep: np.ndarray, every: bool) -> np.ndarray:
     """Order of the pairs to keep: nearest per input row (ties: smaller obj_id), or all."""
-    order = np.lexsort((objs["obj_id"], sep, rows))
     if every:
-        return order
+        return np.lexsort((objs["obj_id"], sep, rows))
+    counts = np.bincount(rows, minlength=int(rows.max()) + 1 if len(rows) else 0)
+    dup = np.flatnonzero(counts[rows] > 1)  # rows matched in more than one partition (few)
+    single = np.flatnonzero(counts[rows] == 1)
+    order = dup[np.lexsort((objs["obj_id"][dup], sep[dup], rows[dup]))]
     _, first = np.unique(rows[order], return_index=True)
-    return order[first]
+    keep = np.concatenate([single, order[first]])
+    return keep[np.argsort(rows[keep], kind="stable")]
 
 
 def _fill(dtype: np.dtype, n: int) -> np.ndarray:
@@ -212,8 +216,10 @@ def crossmatch(
     want = tables.resolve_columns("objects", sec, columns or ["obj_id", "ra", "dec"])
     names = ["obj_id", "ra", "dec"] + [c for c in want if c not in ("obj_id", "ra", "dec")]
     req = build_request(db, None, columns=names, where=where)
-    tasks = _tasks(db, ra, dec, matcher, req, all)
-    rows, objs, sep = _run(db, tasks, jobs, progress, tables.empty_result("objects", sec, names))
+    with db.reader():
+        tasks = _tasks(db, ra, dec, matcher, req, all)
+        empty = tables.empty_result("objects", sec, names)
+        rows, objs, sep = _run(db, tasks, jobs, progress, empty)
     keep = _best(rows, objs, sep, all)
     if all:
         rows, objs, sep = rows[keep], objs[keep], sep[keep]

@@ -231,8 +231,9 @@ def query(
         order_by=order_by,
         ids=ids,
     )
-    plan = plan_query(db, region, req, partitions=partitions)
-    arr = run_plan(db, plan, jobs=jobs, progress=progress)
+    with db.reader():  # a consistent snapshot: no commit lands while we read
+        plan = plan_query(db, region, req, partitions=partitions)
+        arr = run_plan(db, plan, jobs=jobs, progress=progress)
     return to_output(arr, tables.units(table, tuple(db.photcodes.sec_names), req.columns), output)
 
 

@@ -136,7 +136,8 @@ def export(
     for table in tables_:
         want = (columns or {}).get(table, "*")
         job = _Export(db, out, table, fmt, max_rows, margin_arcsec)
-        done[table] = job.run(want, progress)
+        with db.reader():
+            done[table] = job.run(want, progress)
     return done
 
 

@@ -181,8 +181,8 @@ def _cached_positions(path: Path) -> np.ndarray:
     return pos
 
 
-def _select_objects(files: dict, req: ScanRequest, index: int) -> np.ndarray:
-    """Rows of the Average table inside the region and among ``ids``."""
+def _select_objects(files: dict, req: ScanRequest, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the Average table inside the region and among ``ids``, and the positions."""
     pos = _cached_positions(files["average"])
     keep = np.ones(len(pos), bool)
     region = region_from_dict(req.region)
