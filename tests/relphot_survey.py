@@ -57,6 +57,9 @@ TWO_FIELDS = dict(
 #: other modules change often and rarely the content, and relphot rewrites the averages anyway.
 HASHED = ("dvo/schema", "dvo/smf.py", "dvo/photcodes.py", "dvo/photometry.py", "tools/simulate")
 
+#: The same two fields with a Gaia-like reference catalogue (REF.r) of their bright stars.
+TWO_FIELDS_REF = dict(TWO_FIELDS, reference=True, reference_mag_max=19.0)
+
 
 def _source_hash() -> str:
     h = hashlib.sha256()
@@ -86,7 +89,11 @@ def build(config: dict, folder: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     simulate_survey(SurveyConfig(**config), folder / "smf")
     db = create_database(folder / "db", compression="none")
-    report = addstar(db, sorted((folder / "smf").glob("*.smf")))
+    files = sorted((folder / "smf").glob("*.smf"))
+    report = addstar(db, files)
+    if config.get("reference"):
+        ref = addstar(db, [folder / "smf" / "reference.fits"], photcode="REF.r")
+        report.failed += ref.failed
     if report.failed:
         raise RuntimeError(f"addstar failed: {report.failed}")
     done.write_text("ok")
@@ -117,5 +124,9 @@ def image_truth(images: np.ndarray, truth) -> np.ndarray:
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))  # the real dvo, not the tests/dvo namespace folder
     root = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".pytest_cache/d/relphot-surveys")
-    for name, cfg in (("two-fields", TWO_FIELDS), ("survey", SURVEY)):
+    for name, cfg in (
+        ("two-fields", TWO_FIELDS),
+        ("two-fields-ref", TWO_FIELDS_REF),
+        ("survey", SURVEY),
+    ):
         print(name, cached(cfg, root, name), flush=True)

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from relphot_survey import SURVEY, TWO_FIELDS, cached, truth_of
+from relphot_survey import SURVEY, TWO_FIELDS, TWO_FIELDS_REF, cached, truth_of
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +19,12 @@ def survey_dir(request) -> Path:
 def two_fields_dir(request) -> Path:
     """Two disconnected fields (smf, truth, database); do not modify."""
     return cached(TWO_FIELDS, request.config.cache.mkdir("relphot-surveys"), "two-fields")
+
+
+@pytest.fixture(scope="session")
+def two_fields_ref_dir(request) -> Path:
+    """The two fields plus a REF.r reference catalogue; do not modify."""
+    return cached(TWO_FIELDS_REF, request.config.cache.mkdir("relphot-surveys"), "two-fields-ref")
 
 
 @pytest.fixture(scope="session")

@@ -102,3 +102,27 @@ def test_nights_tie_fields_observed_on_one_photometric_night(two_fields_db, help
     assert report.images["calibrated"] + report.images["uncalibrated"] == 144
     assert report.iterations[-1]["cg_converged"]
     helpers.assert_db_valid(two_fields_db)
+
+
+def test_ref_pin_anchors_both_fields_on_the_reference_scale(two_fields_ref_dir, tmp_path, helpers):
+    import shutil
+
+    from relphot_survey import image_truth, truth_of
+
+    from dvo.database import open_database
+
+    shutil.copytree(two_fields_ref_dir / "db", tmp_path / "db")
+    db = open_database(tmp_path / "db")
+    report = relphot(db, pin="ref")
+    assert [g["anchored"] for g in report.groups] == [True, True]
+    sol = report.solution
+    assert sol.calibrated.all()
+    truth = truth_of(two_fields_ref_dir)
+    pos = image_truth(db.images()[sol.model.row], truth)
+    # absolute: zero point + the chip's flat mean equals the injected offset, no free constant
+    code_row = np.searchsorted(sol.model.flat_codes, sol.model.photcode)
+    fit_flat = sol.flat().reshape(len(sol.model.flat_codes), -1).mean(axis=1)[code_row]
+    err = sol.mcal + fit_flat - truth.images["dzp"][pos]
+    assert abs(float(np.mean(err))) < 0.003
+    assert float(np.std(err)) < 0.005
+    helpers.assert_db_valid(db)
