@@ -36,6 +36,7 @@ def plot_lightcurve(lc, path, *, title: str | None = None) -> None:
             label=name or "?",
         )
     ax.invert_yaxis()
+    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
     ax.set_xlabel("MJD")
     ax.set_ylabel("magnitude")
     ax.set_title(title or (f"object {int(lc['obj_id'][0])}" if len(lc) else "no measurements"))
