@@ -121,7 +121,17 @@ def recompute(
     return dataclasses.replace(part, average=average, secfilt=secfilt)
 
 
-_ASTROMETRY = ("RA", "DEC", "RA_ERR", "DEC_ERR", "CHISQ_POS", "NUMBER_POS")
+#: Columns a relastro fit owns (the position is at MEAN_EPOCH), kept for fitted objects.
+_ASTROMETRY = (
+    "RA",
+    "DEC",
+    "RA_ERR",
+    "DEC_ERR",
+    "CHISQ_POS",
+    "NUMBER_POS",
+    "MEAN_EPOCH",
+    "TIME_RANGE",
+)
 
 
 def _store_positions(average: np.ndarray, objects, pos: dict[str, np.ndarray]) -> None:
