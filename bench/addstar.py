@@ -42,13 +42,15 @@ def simulate(out: Path, n_exposures: int, density: float):
     return sorted(out.glob("*.smf")), truth, time.perf_counter() - t0
 
 
-def bench_dvo(files: list[Path], db_path: Path, batch: int) -> list[tuple[int, float]]:
+def bench_dvo(
+    files: list[Path], db_path: Path, batch: int, compression: str
+) -> list[tuple[int, float]]:
     """(detections, seconds) per tenth of the files."""
     from dvo.database import create_database
     from dvo.ingest import addstar
 
     shutil.rmtree(db_path, ignore_errors=True)
-    db = create_database(db_path, filters=("g", "r", "i", "z", "y"))
+    db = create_database(db_path, filters=("g", "r", "i", "z", "y"), compression=compression)
     tenth = max(len(files) // 10, 1)
     rows = []
     for start in range(0, len(files), tenth):
@@ -96,6 +98,7 @@ def main() -> None:
     ap.add_argument("--exposures", type=int, default=100)
     ap.add_argument("--density", type=float, default=14000.0, help="stars per deg^2")
     ap.add_argument("--batch", type=int, default=1, help="files per transaction")
+    ap.add_argument("--compression", default="default", help="database compression")
     ap.add_argument("--out", type=Path, default=Path("/tmp/dvo-bench-addstar"))
     args = ap.parse_args()
     smf_dir = args.out / f"smf-{args.exposures}-{int(args.density)}"
@@ -107,12 +110,15 @@ def main() -> None:
             f"({n / sim_s:,.0f} detections/s)"
         )
     files = sorted(smf_dir.glob("*.smf"))
-    rows = bench_dvo(files, args.out / "db", args.batch)
+    rows = bench_dvo(files, args.out / "db", args.batch, args.compression)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total_det = sum(r[0] for r in rows)
     total_s = sum(r[1] for r in rows)
     base_det, base_s = bench_astropy(files, limit_seconds=max(total_s, 30.0))
-    print(f"\naddstar, {len(files)} exposures, batch {args.batch} file(s) per transaction")
+    print(
+        f"\naddstar, {len(files)} exposures, batch {args.batch} file(s) per transaction, "
+        f"compression {args.compression}"
+    )
     print("| tenth | detections | seconds | detections/s |")
     print("|---|---|---|---|")
     for k, (n, s) in enumerate(rows, 1):
