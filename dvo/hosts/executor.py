@@ -161,8 +161,10 @@ class HostExecutor:
             raise HostError(f"partition {name} is on host {hid}, which is not in the host table")
         return host
 
-    def _deliver(self, index: int, rows) -> None:
+    def _deliver(self, index: int, rows, via: str | None = None) -> None:
         with self._cond:
+            if via is not None:  # recorded before the consumer can see the rows
+                self.failovers[str(self.skytable.name[index])] = via
             self._results[index] = rows
             self._done.add(index)
             self._cond.notify_all()
@@ -180,7 +182,7 @@ class HostExecutor:
         req = getattr(task, "request", None)
         return None if req is None else empty_result(req.table, self.sec_names, req.columns).dtype
 
-    def _request(self, clients: _Clients, host: Host, todo: list[int], task) -> None:
+    def _request(self, clients: _Clients, host: Host, todo: list[int], task, via=None) -> None:
         """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
         from dvo.hosts.protocol import decode_array
 
@@ -196,10 +198,10 @@ class HostExecutor:
             if kind == b"J" and payload["type"] == "result" and index in todo and dtype is not None:
                 pending = int(index)
             elif kind == b"J" and payload["type"] == "summary" and index in todo and dtype is None:
-                self._deliver(int(index), payload.get("data"))
+                self._deliver(int(index), payload.get("data"), via)
                 todo.remove(index)
             elif kind == b"A" and pending is not None:
-                self._deliver(pending, decode_array(payload, dtype))
+                self._deliver(pending, decode_array(payload, dtype), via)
                 todo.remove(pending)
                 pending = None
             else:
@@ -207,12 +209,12 @@ class HostExecutor:
         if todo:
             raise HostError(f"worker left out {len(todo)} partitions", host=host.label)
 
-    def _try_host(self, clients, host: Host, todo: list[int], task) -> HostError | None:
+    def _try_host(self, clients, host: Host, todo: list[int], task, via=None) -> HostError | None:
         """Run on ``host`` with retries; None on success, else the last error."""
         last = None
         for _ in range(1 + max(0, self.cfg.retries)):
             try:
-                self._request(clients, host, todo, task)
+                self._request(clients, host, todo, task, via)
                 return None
             except HostError as exc:
                 last = exc
@@ -237,10 +239,9 @@ class HostExecutor:
             if bid in (0, host.id):
                 continue
             backup = self._host(bid, group[0])
-            if self._try_host(clients, backup, group, task) is None:
-                moved = [str(st.name[i]) for i in todo if st.backup_id[i] == bid]
-                why = f"{host.label} ({error.reason}) -> {backup.label}"
-                self.failovers.update(dict.fromkeys(moved, why))
+            self._try_host(
+                clients, backup, group, task, f"{host.label} ({error.reason}) -> {backup.label}"
+            )
         with self._cond:
             left = [i for i in todo if i not in self._done]
         if left:
