@@ -160,12 +160,13 @@ def write_plots(report: RelphotReport, folder: Path) -> list[Path]:
     sol = report.solution
     out = []
     fig, ax = plt.subplots(figsize=(7, 4))
-    mjd = sol.mjd
+    day0 = float(np.floor(sol.mjd.min())) if len(sol.mjd) else 0.0
+    mjd = sol.mjd - day0
     cal = sol.calibrated
     poor = (sol.flags & 2) != 0
     ax.plot(mjd[cal & ~poor], sol.mcal[cal & ~poor], ".", ms=2, label="calibrated")
     ax.plot(mjd[cal & poor], sol.mcal[cal & poor], "r.", ms=3, label="poor (clouds)")
-    ax.set(xlabel="MJD", ylabel="MCAL (mag)", title="relphot zero points")
+    ax.set(xlabel=f"MJD - {day0:.0f}", ylabel="MCAL (mag)", title="relphot zero points")
     ax.legend()
     out.append(_save(fig, folder / "zeropoints.png", plt))
     fig, ax = plt.subplots(figsize=(5.5, 5))
