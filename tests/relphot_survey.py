@@ -57,6 +57,23 @@ TWO_FIELDS = dict(
 #: other modules change often and rarely the content, and relphot rewrites the averages anyway.
 HASHED = ("dvo/schema", "dvo/smf.py", "dvo/photcodes.py", "dvo/photometry.py", "tools/simulate")
 
+#: One field over 3 nights with no random zero points: per-night extinction and clouds only,
+#: for the night model (a_n + k_n (AIRMASS - 1), cloudy exposures freed).
+NIGHTS = dict(
+    seed=9,
+    field_size=0.3,
+    n_exposures=36,
+    n_nights=3,
+    span_days=3.0,
+    star_density=2000.0,
+    zp_scatter=0.0,
+    extinction_scatter=0.05,
+    cloudy_fraction=0.15,
+    cloud_min=0.2,
+    airmass_max=2.0,
+    flat_amplitude=0.0,
+)
+
 #: The same two fields with a Gaia-like reference catalogue (REF.r) of their bright stars.
 TWO_FIELDS_REF = dict(TWO_FIELDS, reference=True, reference_mag_max=19.0)
 

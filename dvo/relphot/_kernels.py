@@ -141,10 +141,12 @@ def accumulate_star(s0, s1, y, img, fcol, izcol, iacol, ikcol, ixam1, w, wsum, S
 
 
 @njit(cache=True)
-def image_stats(s0, s1, y, var, img, z, mean, opts, istat, has_ref, grp):
+def image_stats(s0, s1, y, var, img, ifit, z, mean, opts, istat, has_ref, grp):
     """Residual statistics per image at the current parameters (all images, fit or not).
 
-    ``grp`` is the group of the star (from its images in the fit), kept as ``I_GRP`` + 1.
+    Images outside the fit are not clipped nor down-weighted: their offset from the model (a
+    cloud under a night model) is what their statistics must measure. ``grp`` is the group of
+    the star (from its images in the fit), kept as ``I_GRP`` + 1.
     """
     for k in range(s0, s1):
         j = img[k]
@@ -152,10 +154,11 @@ def image_stats(s0, s1, y, var, img, z, mean, opts, istat, has_ref, grp):
             continue
         r = y[k] - z[k - s0] - mean
         t = r / np.sqrt(var[k])
-        if abs(t) > opts[O_CLIP] and opts[O_ROBUST] > 0:
+        robust = opts[O_ROBUST] > 0 and ifit[j]
+        if robust and abs(t) > opts[O_CLIP]:
             continue
         wk = 1.0 / var[k]
-        if opts[O_ROBUST] > 0:
+        if robust:
             wk = wk / (1.0 + (t / opts[O_CAUCHY]) ** 2)
         istat[j, I_N] += 1.0
         istat[j, I_SW] += wk
@@ -260,7 +263,7 @@ def partition_pass(
                 counts[C_CLIPPED] += 1
         counts[C_STARS] += 1
         counts[C_MEASURES] += n
-        image_stats(s0, s1, y, var, img, z, mean, opts, istat, has_ref, grp)
+        image_stats(s0, s1, y, var, img, ifit, z, mean, opts, istat, has_ref, grp)
         repeatability(s0, s1, y, var, img, zst, z, w, mean, opts, rep)
         residual_map(s0, s1, y, z, w, mean, mcol, rmap)
         if opts[O_ACCUMULATE] > 0:

@@ -92,8 +92,9 @@ def leaf_update(model: Model, theta: np.ndarray, istat: np.ndarray, fit: np.ndar
 def free_cloudy_exposures(model: Model, theta: np.ndarray, istat: np.ndarray) -> int:
     """Nights: exposures off their night model by more than ``cloud_limit`` get own zero points.
 
-    Returns the number of exposures freed; their zero-point columns start from the night model
-    plus their offset.
+    Freed exposures whose own zero points returned within ``cloud_limit / 2`` of the night model
+    go back to it. Returns the number of exposures moved; freed zero-point columns start from
+    the night model plus their offset.
     """
     if model.n_nights == 0:
         return 0
@@ -103,9 +104,16 @@ def free_cloudy_exposures(model: Model, theta: np.ndarray, istat: np.ndarray) ->
         off = np.where(sw > 0, swr / sw, 0.0)
     bad_exp = np.abs(off) > model.options.cloud_limit
     free = model.on_night & bad_exp[model.exposure]
-    if not free.any():
-        return 0
-    start = model.image_zp(theta) + off[model.exposure]
-    theta[model.zcol[free]] = start[free]
+    # freed exposures whose own zero point came back within half the limit of their night model
+    # (an early night fit polluted by clouds) return to it
+    night = theta[model.acol] + theta[model.kcol] * model.xam1
+    own = theta[model.zcol]
+    close = np.abs(own - night) < 0.5 * model.options.cloud_limit
+    back_exp = np.bincount(model.exposure, weights=(~close).astype(float)) == 0
+    back = ~model.on_night & back_exp[model.exposure] & (istat[:, kern.I_SW] > 0)
+    if free.any():
+        start = model.image_zp(theta) + off[model.exposure]
+        theta[model.zcol[free]] = start[free]
     model.on_night[free] = False
-    return int(np.unique(model.exposure[free]).size)
+    model.on_night[back] = True
+    return int(np.unique(model.exposure[free | back]).size)

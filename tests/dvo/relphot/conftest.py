@@ -6,25 +6,40 @@ import shutil
 from pathlib import Path
 
 import pytest
-from relphot_survey import SURVEY, TWO_FIELDS, TWO_FIELDS_REF, cached, truth_of
+from relphot_survey import NIGHTS, SURVEY, TWO_FIELDS, TWO_FIELDS_REF, cached, truth_of
 
 
 @pytest.fixture(scope="session")
-def survey_dir(request) -> Path:
+def survey_cache(request, tmp_path_factory) -> Path:
+    """Where built surveys are kept: pytest's cache, or a session folder without it."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return tmp_path_factory.mktemp("relphot-surveys")
+    return cache.mkdir("relphot-surveys")
+
+
+@pytest.fixture(scope="session")
+def survey_dir(survey_cache) -> Path:
     """The 200 x 60 survey (smf, truth, database); do not modify."""
-    return cached(SURVEY, request.config.cache.mkdir("relphot-surveys"), "survey")
+    return cached(SURVEY, survey_cache, "survey")
 
 
 @pytest.fixture(scope="session")
-def two_fields_dir(request) -> Path:
+def two_fields_dir(survey_cache) -> Path:
     """Two disconnected fields (smf, truth, database); do not modify."""
-    return cached(TWO_FIELDS, request.config.cache.mkdir("relphot-surveys"), "two-fields")
+    return cached(TWO_FIELDS, survey_cache, "two-fields")
 
 
 @pytest.fixture(scope="session")
-def two_fields_ref_dir(request) -> Path:
+def two_fields_ref_dir(survey_cache) -> Path:
     """The two fields plus a REF.r reference catalogue; do not modify."""
-    return cached(TWO_FIELDS_REF, request.config.cache.mkdir("relphot-surveys"), "two-fields-ref")
+    return cached(TWO_FIELDS_REF, survey_cache, "two-fields-ref")
+
+
+@pytest.fixture(scope="session")
+def nights_dir(survey_cache) -> Path:
+    """One field over 3 nights: extinction and clouds only; do not modify."""
+    return cached(NIGHTS, survey_cache, "nights")
 
 
 @pytest.fixture(scope="session")
