@@ -25,8 +25,14 @@ def _run_addstar(catdir, files) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, str(catdir), *map(str, files)])
 
 
+def _timed_run(catdir, files) -> float:
+    start = time.monotonic()
+    assert _run_addstar(catdir, files).wait() == 0
+    return time.monotonic() - start
+
+
 def test_kill_at_random_points(tiny_survey, tmp_path, helpers, rng):
-    files = tiny_survey[0][:4]
+    files = tiny_survey[0]
     empty = tmp_path / "empty"
     create_database(empty)
     # the states after each prefix of files, from an uninterrupted run
@@ -36,16 +42,19 @@ def test_kill_at_random_points(tiny_survey, tmp_path, helpers, rng):
     for path in files:
         addstar(open_database(ref), [path])
         states.append(helpers.snapshot(ref))
-    start = time.monotonic()
-    proc = _run_addstar(tmp_path / "ref", [])
-    proc.wait()
-    full = time.monotonic() - start  # rough cost of a process start
+    # when does the work happen in a subprocess? between start-up and the end of a full run
+    startup = _timed_run(tmp_path / "ref", [])
+    shutil.copytree(empty, tmp_path / "timing")
+    total = _timed_run(tmp_path / "timing", files)
+    trials = 6
     kills = 0
-    for trial in range(5):
+    for trial in range(trials):
         db = tmp_path / f"trial{trial}"
         shutil.copytree(empty, db)
         proc = _run_addstar(db, files)
-        time.sleep(float(rng.uniform(0.3, 1.0)) * (full + 2.0))
+        # stratified over the working window, jittered
+        frac = (trial + float(rng.uniform(0.1, 0.9))) / trials
+        time.sleep(startup * 0.9 + frac * max(total - startup * 0.9, 0.05))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
