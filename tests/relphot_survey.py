@@ -107,7 +107,8 @@ def build(config: dict, folder: Path) -> Path:
     simulate_survey(SurveyConfig(**config), folder / "smf")
     db = create_database(folder / "db", compression="none")
     files = sorted((folder / "smf").glob("*.smf"))
-    report = addstar(db, files)
+    # one transaction per 50 files: per-file commits rewrite ever larger partitions (minutes)
+    report = addstar(db, files, batch=50)
     if config.get("reference"):
         ref = addstar(db, [folder / "smf" / "reference.fits"], photcode="REF.r")
         report.failed += ref.failed
