@@ -22,8 +22,8 @@ from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import ZERO_POINT
 from dvo.schema import IMAGE, MEASURE
+from dvo.skytable import angular_distance
 from dvo.smf import UNIX_MJD, IngestBatch
-from dvo.wcs import angular_distance
 
 __all__ = ["read_catalog", "CATALOG_SUFFIXES"]
 

@@ -18,7 +18,8 @@ from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes
 from dvo.photometry import stored_mag
 from dvo.schema import IMAGE, LENSING, MEASURE
-from dvo.wcs import angular_distance, tan_pixel_to_sky
+from dvo.skytable import angular_distance
+from dvo.wcs import tan_pixel_to_sky
 
 __all__ = ["IngestBatch", "read_smf", "EXPOSURE_KEYS", "REQUIRED_COLUMNS"]
 

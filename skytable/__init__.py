@@ -19,11 +19,13 @@ Conventions (details in the module docstrings):
   ``<catdir>/<name>.<ext>``.
 """
 
+from dvo.skytable._sphere import angular_distance
 from dvo.skytable.names import is_safe_name, safe_names
 from dvo.skytable.regions import AllSky, Box, Cone, Polygon, Region
 from dvo.skytable.table import Scheme, SkyTable
 
 __all__ = [
+    "angular_distance",
     "AllSky",
     "Box",
     "Cone",

@@ -37,7 +37,8 @@ import numpy as np
 from dvo.errors import QueryError
 from dvo.query import tables
 from dvo.query.execute import choose_executor
-from dvo.query.scan import ScanRequest, _angular_distance_deg, scan_partition
+from dvo.query.scan import ScanRequest, scan_partition
+from dvo.skytable import angular_distance
 
 __all__ = ["crossmatch", "KdTreeMatch", "read_positions"]
 
@@ -87,7 +88,7 @@ class KdTreeMatch:
 
     def _keep(self, i, j, ra, dec, obj_ra, obj_dec):
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
-        sep = _angular_distance_deg(ra[i], dec[i], obj_ra[j], obj_dec[j]) * 3600.0
+        sep = angular_distance(ra[i], dec[i], obj_ra[j], obj_dec[j]) * 3600.0
         ok = sep <= self.radius
         return i[ok], j[ok], sep[ok]
 

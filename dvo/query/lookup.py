@@ -71,7 +71,7 @@ def objects(
 
 def nearest_object(db, ra: float, dec: float, radius_arcsec: float = 1.0) -> int:
     """The id of the object nearest to (ra, dec) within the radius; QueryError if none."""
-    from dvo.query.scan import _angular_distance_deg
+    from dvo.skytable import angular_distance
 
     found = query(
         db,
@@ -81,7 +81,7 @@ def nearest_object(db, ra: float, dec: float, radius_arcsec: float = 1.0) -> int
     )
     if len(found) == 0:
         raise QueryError(f"no object within {radius_arcsec} arcsec of ({ra}, {dec})")
-    sep = _angular_distance_deg(ra, dec, found["ra"], found["dec"])
+    sep = angular_distance(ra, dec, found["ra"], found["dec"])
     return int(found["obj_id"][np.lexsort((found["obj_id"], sep))[0]])
 
 

@@ -335,11 +335,3 @@ def sort_order(cols: dict, order_by, limit: int | None = None) -> np.ndarray:
         keys.append(-rank if desc else rank)
     order = np.lexsort(keys)
     return order if limit is None else order[:limit]
-
-
-def _angular_distance_deg(ra0, dec0, ra, dec) -> np.ndarray:
-    """Angular distance in degrees (haversine; accurate at small separations)."""
-    r0, d0 = np.radians(ra0), np.radians(dec0)
-    r, d = np.radians(np.asarray(ra, np.float64)), np.radians(np.asarray(dec, np.float64))
-    h = np.sin((d - d0) / 2) ** 2 + np.cos(d) * np.cos(d0) * np.sin((r - r0) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
