@@ -269,11 +269,11 @@ def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
     _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
     touched = np.union1d(near, home).astype(np.int64)
     parts = {int(i): source.get(int(i)) for i in touched}
-    sizes = np.array([parts[int(i)].nobjects for i in touched], np.int64)
+    sizes = np.array([p.nobjects for p in parts.values()], np.int64)
     obj_part = np.repeat(touched, sizes)
     obj_row = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    obj_ra = np.concatenate([parts[int(i)].average["RA"] for i in touched])
-    obj_dec = np.concatenate([parts[int(i)].average["DEC"] for i in touched])
+    obj_ra = np.concatenate([p.average["RA"] for p in parts.values()])
+    obj_dec = np.concatenate([p.average["DEC"] for p in parts.values()])
     idx, sep = matcher.match(m["RA"], m["DEC"], obj_ra, obj_dec)
     loser = one_per_image(idx, m["IMAGE_ID"], sep)
     m["DB_FLAGS"][loser] |= np.uint32(MeasFlags.BLEND_OBJ)
@@ -287,17 +287,21 @@ def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
 
 
 def _apply_groups(db, parts, m, batch, target, row) -> dict[int, Partition]:
+    """Per target partition: new objects for unmatched detections, then attach everything.
+
+    ``target``/``row`` give each detection's partition and Average row (-1: a new object).
+    """
     order = np.argsort(target, kind="stable")
-    bounds = np.flatnonzero(np.diff(target[order])) + 1
+    groups = np.split(order, np.flatnonzero(np.diff(target[order])) + 1)
     averef = np.empty(len(m), np.int64)
-    out = {}
-    groups = np.split(order, bounds)
+    lens_target = target[batch.lens_meas]
+    result = {}
     for sel in groups:
         p = int(target[sel[0]])
         part = parts[p]
-        new = row[sel] < 0
-        n_new = int(new.sum())
         refs = row[sel].copy()
+        new = refs < 0
+        n_new = int(new.sum())
         refs[new] = part.nobjects + np.arange(n_new)
         averef[sel] = refs
         new_avg = AVERAGE.empty(n_new)
@@ -307,15 +311,10 @@ def _apply_groups(db, parts, m, batch, target, row) -> dict[int, Partition]:
         obj_ids = np.concatenate([part.average["OBJ_ID"], new_avg["OBJ_ID"]])
         mm = m[sel]
         mm["AVE_REF"], mm["CAT_ID"], mm["OBJ_ID"] = refs, p, obj_ids[refs]
-        out[p] = (part, new_avg, mm)
-    lens_target = target[batch.lens_meas]
-    result = {}
-    for p, (part, new_avg, mm) in out.items():
-        in_p = lens_target == p
+        in_p = lens_target == p  # a lensing row goes where its detection went
         lsel = batch.lens_meas[in_p]
         ll = batch.lensing[in_p].copy()
         ll["AVE_REF"], ll["CAT_ID"], ll["IMAGE_ID"] = averef[lsel], p, m["IMAGE_ID"][lsel]
-        objid = np.concatenate([part.average["OBJ_ID"], new_avg["OBJ_ID"]])
-        ll["OBJ_ID"] = objid[averef[lsel]]
+        ll["OBJ_ID"] = obj_ids[averef[lsel]]
         result[p] = attach(part, new_avg, mm, ll, db.photcodes)
     return result
