@@ -114,9 +114,10 @@ def recompute(
         rows = np.repeat(off[objects] - sub_off, sub_cnt) + np.arange(int(sub_cnt.sum()))
         sub = {c: m[c][rows] for c in _MEASURE_INPUTS}
         sub["AVE_REF"] = np.repeat(np.arange(len(objects)), sub_cnt)
-    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, photcodes))
+    terms = _photcode_terms(photcodes, sub["PHOTCODE"])
+    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, terms))
     sf = secfilt.reshape(nobj, nsec)
-    for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, photcodes).items():
+    for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, terms).items():
         sf[col][objects] = values
     return dataclasses.replace(part, average=average, secfilt=secfilt)
 
@@ -151,11 +152,22 @@ def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: i
     return usable & (is_dep | ~has_dep[key])
 
 
-def _positions(m, off, cnt, photcodes: Photcodes) -> dict[str, np.ndarray]:
+def _photcode_terms(photcodes: Photcodes, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """What the averages need from each measurement's photcode, looked up once."""
+    rows = photcodes.rows(codes)
+    table = photcodes.table
+    return {
+        "dep": table["TYPE"][rows] == PhotType.DEP,
+        "sys_err": table["ASTROM_ERR_SYS"][rows].astype(np.float64),
+        "c_lam": table["C_LAM"][rows],
+        "k": table["K"][rows],
+        "slot": photcodes.sec_slot(codes).astype(np.int64),
+    }
+
+
+def _positions(m, off, cnt, terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Mean position, its error, chi-square, count and epoch statistics per object."""
-    codes = m["PHOTCODE"]
-    is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
-    sys_err = photcodes.column("ASTROM_ERR_SYS", codes).astype(np.float64)
+    is_dep, sys_err = terms["dep"], terms["sys_err"]
     cerr = 0.005 * (m["X_CCD_ERR"].astype(np.float64) + m["Y_CCD_ERR"]) * m["PLTSCALE"]
     sigma = np.hypot(np.nan_to_num(cerr), sys_err)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
@@ -190,12 +202,9 @@ _MAG_KINDS = (
 )  # fmt: skip
 
 
-def _magnitudes(m, off, cnt, nsec: int, photcodes: Photcodes) -> dict[str, np.ndarray]:
+def _magnitudes(m, off, cnt, nsec: int, terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """SecFilt columns, each of shape (objects, nsec)."""
-    codes = m["PHOTCODE"]
-    slot = photcodes.sec_slot(codes).astype(np.int64)
-    is_dep = photcodes.column("TYPE", codes) == PhotType.DEP
-    c_lam, k = photcodes.column("C_LAM", codes), photcodes.column("K", codes)
+    slot, is_dep, c_lam, k = terms["slot"], terms["dep"], terms["c_lam"], terms["k"]
     nobj = len(off)
     averef = m["AVE_REF"].astype(np.int64)
     key = np.where(slot >= 0, averef * nsec + slot, 0)

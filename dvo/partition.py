@@ -72,8 +72,8 @@ def read_partition(
     if not files["average"].exists():
         return part
     try:
-        hdr = codecs.read_header(files["average"], ext=0)
-        part.next_objid = int(hdr.get("OBJID", 0))
+        if "average" in kinds:  # the objID counter only matters with the objects
+            part.next_objid = _next_objid(files["average"])
         for kind in kinds:
             path = files[kind]
             cols = None if columns is None else columns.get(kind)
@@ -85,6 +85,11 @@ def read_partition(
     except (CodecError, OSError) as exc:
         raise DatabaseError(f"partition {name}: {exc}") from exc
     return part
+
+
+def _next_objid(path: Path) -> int:
+    """The next free objID, kept in the ``.cpt`` primary header."""
+    return int(codecs.read_header(path, ext=0).get("OBJID", 0))
 
 
 def write_partition(
