@@ -86,6 +86,14 @@ class Helpers:
             if p.is_file() and ".dvo" not in p.relative_to(root).parts
         }
 
+    @staticmethod
+    def kill_times(start: float, end: float, trials: int, rng) -> list[float]:
+        """Seconds after launch at which to kill a process whose work runs from ``start`` to
+        ``end`` (measured on a warm run): one jittered time in each of ``trials`` equal slices,
+        so that kills land throughout the work, whatever the machine's speed."""
+        width = max(end - start, 0.05)
+        return [start + width * (k + float(rng.uniform(0.1, 0.9))) / trials for k in range(trials)]
+
 
 @pytest.fixture
 def helpers() -> Helpers:

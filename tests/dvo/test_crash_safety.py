@@ -46,15 +46,12 @@ def test_kill_at_random_points(tiny_survey, tmp_path, helpers, rng):
     startup = _timed_run(tmp_path / "ref", [])
     shutil.copytree(empty, tmp_path / "timing")
     total = _timed_run(tmp_path / "timing", files)
-    trials = 6
     kills = 0
-    for trial in range(trials):
+    for trial, delay in enumerate(helpers.kill_times(startup * 0.9, total, 6, rng)):
         db = tmp_path / f"trial{trial}"
         shutil.copytree(empty, db)
         proc = _run_addstar(db, files)
-        # stratified over the working window, jittered
-        frac = (trial + float(rng.uniform(0.1, 0.9))) / trials
-        time.sleep(startup * 0.9 + frac * max(total - startup * 0.9, 0.05))
+        time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
