@@ -147,8 +147,6 @@ def create_database(
     scheme = Scheme[scheme.upper()] if isinstance(scheme, str) else scheme
     sky = SkyTable.gsc(level=level) if scheme is Scheme.GSC else SkyTable.healpix(order=order)
     table = read_photcode_text(photcodes) if photcodes else default_photcodes(tuple(filters))
-    if not isinstance(table, Photcodes):
-        table = Photcodes(table)
     catdir.mkdir(parents=True, exist_ok=True)
     layout.state_dir(catdir).mkdir()
     settings = dict(

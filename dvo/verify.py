@@ -22,7 +22,7 @@ from dvo.partition import Partition
 from dvo.stats import partition_stats
 from dvo.transaction import JOURNAL
 
-__all__ = ["Violation", "verify", "verify_partition"]
+__all__ = ["Violation", "verify", "verify_database", "verify_partition"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,8 @@ def verify(
     db: Database, *, checksums: bool = True, progress: Callable[[int], None] | None = None
 ) -> list[Violation]:
     """All violations in ``db`` (empty when the database is sound)."""
-    out: list[Violation] = []
     with db.reader():  # rolls forward an interrupted commit first
-        if (layout.state_dir(db.catdir) / JOURNAL).exists():
-            out.append(
-                Violation("database", "journal", "an interrupted commit was not rolled forward")
-            )
-        out += _check_global(db, checksums)
-        image_ids = np.sort(db.images(columns=["IMAGE_ID"])["IMAGE_ID"].astype(np.int64))
+        out, image_ids = verify_database(db, checksums=checksums)
         stats = db.stats()
         for index in _partitions_on_disk(db, stats):
             try:
@@ -72,8 +66,16 @@ def _partitions_on_disk(db: Database, stats: np.ndarray) -> list[int]:
     return sorted(listed | on_disk)
 
 
-def _check_global(db: Database, checksums: bool) -> list[Violation]:
+def verify_database(db: Database, *, checksums: bool = True) -> tuple[list[Violation], np.ndarray]:
+    """The database-wide checks, for a caller holding ``db.reader()``: no unfinished journal,
+    files present and checksummed, image ids unique and below the counter.
+
+    Returns the violations and the sorted image ids (what partition checks link against).
+    """
     out = []
+    if (layout.state_dir(db.catdir) / JOURNAL).exists():
+        out.append(Violation("database", "journal", "an interrupted commit was not rolled forward"))
+    image_ids = np.sort(db.images(columns=["IMAGE_ID"])["IMAGE_ID"].astype(np.int64))
     for rel in (layout.SKYTABLE, layout.PHOTCODES, layout.IMAGES, layout.STATS):
         path = db.catdir / rel
         if not path.exists():
@@ -83,12 +85,11 @@ def _check_global(db: Database, checksums: bool) -> list[Violation]:
                 codecs.verify_checksums(path)
             except DvoError as exc:
                 out.append(Violation(rel, "checksum", str(exc)))
-    images = db.images(columns=["IMAGE_ID"])["IMAGE_ID"].astype(np.int64)
-    if len(np.unique(images)) != len(images):
+    if (np.diff(image_ids) == 0).any():
         out.append(Violation(layout.IMAGES, "unique IMAGE_ID", "duplicate image ids"))
-    if len(images) and images.max() >= db.next_image_id():
+    if len(image_ids) and image_ids[-1] >= db.next_image_id():
         out.append(Violation(layout.IMAGES, "IMAGEID counter", "an IMAGE_ID is not below it"))
-    return out
+    return out, image_ids
 
 
 def verify_partition(

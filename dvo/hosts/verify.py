@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dvo import layout
 from dvo.errors import HostError
 from dvo.hosts.ssh import SshConfig
 from dvo.hosts.tasks import VerifyTask
@@ -42,14 +41,10 @@ def verify_hosts(
         A host holding partitions cannot be reached (named, with its partitions).
     """
     from dvo.hosts.executor import HostExecutor, current_config
-    from dvo.transaction import JOURNAL
-    from dvo.verify import _check_global  # the database-wide half of dvo.verify.verify
+    from dvo.verify import verify_database
 
-    out: list[Violation] = []
-    if (layout.state_dir(db.catdir) / JOURNAL).exists():
-        out.append(Violation("database", "journal", "an interrupted commit awaits roll-forward"))
-    with db.reader():
-        out += _check_global(db, checksums)
+    with db.reader():  # rolls forward an interrupted commit first
+        out, _ = verify_database(db, checksums=checksums)
         indices = np.unique(db.stats()["INDEX"].astype(np.int64))
         executor = HostExecutor(db, None, config or current_config())
         task = VerifyTask(checksums)
