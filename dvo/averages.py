@@ -25,23 +25,15 @@ import numpy as np
 
 from dvo._average_kernels import mean_mags, mean_positions
 from dvo.flags import MeasFlags, ObjFlags
-from dvo.partition import Partition
+from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import calibrated_mag
 from dvo.schema import SECFILT
 
-__all__ = ["recompute", "attach", "index_ranges"]
+__all__ = ["recompute", "attach"]
 
 MAG_FLOOR = 0.001  # mag
 DEFAULT_POS_ERR = 0.1  # arcsec, for measurements without a centroid error
-
-
-def index_ranges(averef: np.ndarray, nobj: int) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, count) of each object's rows in a table sorted by AVE_REF."""
-    cnt = np.bincount(averef.astype(np.int64), minlength=nobj)[:nobj]
-    off = np.zeros(nobj, np.int64)
-    np.cumsum(cnt[:-1], out=off[1:])
-    return off, cnt
 
 
 def _merge_sorted(old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -111,9 +103,9 @@ def recompute(
     else:
         sub_cnt = cnt[objects]
         sub_off = np.cumsum(sub_cnt) - sub_cnt
-        rows = np.repeat(off[objects] - sub_off, sub_cnt) + np.arange(int(sub_cnt.sum()))
+        owner, rows = expand_ranges(off[objects], sub_cnt)
         sub = {c: m[c][rows] for c in _MEASURE_INPUTS}
-        sub["AVE_REF"] = np.repeat(np.arange(len(objects)), sub_cnt)
+        sub["AVE_REF"] = owner
     terms = _photcode_terms(photcodes, sub["PHOTCODE"])
     _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, terms))
     sf = secfilt.reshape(nobj, nsec)

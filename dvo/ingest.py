@@ -26,7 +26,7 @@ from dvo.database import Database
 from dvo.errors import DvoError, IngestError
 from dvo.flags import MeasFlags
 from dvo.ingest_edit import remove_images
-from dvo.partition import Partition, write_partition
+from dvo.partition import Partition, expand_ranges, write_partition
 from dvo.schema import AVERAGE, IMAGE
 from dvo.smf import IngestBatch, read_smf
 from dvo.stats import merge_stats, partition_stats
@@ -270,8 +270,8 @@ def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
     touched = np.union1d(near, home).astype(np.int64)
     parts = {int(i): source.get(int(i)) for i in touched}
     sizes = np.array([p.nobjects for p in parts.values()], np.int64)
-    obj_part = np.repeat(touched, sizes)
-    obj_row = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    owner, obj_row = expand_ranges(np.zeros_like(sizes), sizes)
+    obj_part = touched[owner]
     obj_ra = np.concatenate([p.average["RA"] for p in parts.values()])
     obj_dec = np.concatenate([p.average["DEC"] for p in parts.values()])
     idx, sep = matcher.match(m["RA"], m["DEC"], obj_ra, obj_dec)

@@ -16,7 +16,14 @@ from dvo import codecs, layout
 from dvo.errors import CodecError, DatabaseError
 from dvo.schema import AVERAGE, LENSING, MEASURE, SECFILT, Schema
 
-__all__ = ["Partition", "read_partition", "write_partition", "SCHEMAS"]
+__all__ = [
+    "Partition",
+    "read_partition",
+    "write_partition",
+    "index_ranges",
+    "expand_ranges",
+    "SCHEMAS",
+]
 
 SCHEMAS: dict[str, Schema] = {
     "average": AVERAGE,
@@ -51,6 +58,29 @@ class Partition:
     def table(self, kind: str) -> np.ndarray:
         """The table of one kind (``average``, ``secfilt``, ``measure``, ``lensing``)."""
         return getattr(self, kind)
+
+
+def index_ranges(averef: np.ndarray, nobj: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, count) of each object's rows in a table sorted by AVE_REF."""
+    cnt = np.bincount(averef.astype(np.int64), minlength=nobj)[:nobj]
+    off = np.zeros(nobj, np.int64)
+    np.cumsum(cnt[:-1], out=off[1:])
+    return off, cnt
+
+
+def expand_ranges(off: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, row) for every row of the ranges ``off[i] .. off[i] + cnt[i] - 1``.
+
+    Examples
+    --------
+    >>> owner, row = expand_ranges(np.array([5, 0]), np.array([2, 1]))
+    >>> owner.tolist(), row.tolist()
+    ([0, 0, 1], [5, 6, 0])
+    """
+    cnt = np.asarray(cnt, np.int64)
+    owner = np.repeat(np.arange(len(cnt)), cnt)
+    starts = np.cumsum(cnt) - cnt
+    return owner, np.arange(int(cnt.sum())) - starts[owner] + np.asarray(off, np.int64)[owner]
 
 
 def read_partition(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from dvo import codecs, layout
-from dvo.averages import index_ranges, recompute
+from dvo.averages import recompute
 from dvo.database import Database
 from dvo.errors import DvoError
-from dvo.partition import Partition
+from dvo.partition import Partition, index_ranges
 from dvo.stats import partition_stats
 from dvo.transaction import JOURNAL
 

@@ -33,6 +33,7 @@ import numpy as np
 from dvo import codecs, layout
 from dvo.errors import CodecError, DatabaseError, QueryError
 from dvo.ids import object_id
+from dvo.partition import expand_ranges
 from dvo.query import tables
 from dvo.query.expr import check, evaluate, parse
 from dvo.skytable import regions as _regions
@@ -252,19 +253,10 @@ def _object_columns(files, ave, rows, lo, hi, need, names, known, ctx: Context, 
     return cols
 
 
-def _expand(off: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(owner, row) for every linked row of objects with offsets ``off`` and counts ``cnt``."""
-    cnt = cnt.astype(np.int64)
-    owner = np.repeat(np.arange(len(cnt)), cnt)
-    starts = np.cumsum(cnt) - cnt
-    row = np.arange(int(cnt.sum())) - starts[owner] + off.astype(np.int64)[owner]
-    return owner, row
-
-
 def _linked_columns(catdir, files, ave, need, names, known, ctx, index, table):
     """Columns of the measures/lensing table for the selected objects."""
     kind, off_col, cnt_col = tables.LINKS[table]
-    owner, row = _expand(ave[off_col], ave[cnt_col])
+    owner, row = expand_ranges(ave[off_col], ave[cnt_col])
     if row.size:
         mlo, mhi = int(row.min()), int(row.max()) + 1
         data = _read(files[kind], need[kind] or None, (mlo, mhi))[row - mlo]
