@@ -32,7 +32,7 @@ from dvo.photometry import ZERO_POINT
 from dvo.relastro.model import chip_uv, offsets_to_sky, sky_to_offsets
 from dvo.relastro.parallax import earth_positions, parallax_factors
 from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
-from dvo.smf import UNIX_MJD
+from dvo.times import UNIX_MJD
 from dvo.stats import partition_stats
 from dvo.transaction import Transaction
 

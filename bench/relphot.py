@@ -29,7 +29,7 @@ from dvo.partition import Partition, write_partition
 from dvo.photometry import ZERO_POINT
 from dvo.relastro.model import sky_to_offsets
 from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
-from dvo.smf import UNIX_MJD
+from dvo.times import UNIX_MJD
 from dvo.stats import partition_stats
 from dvo.transaction import Transaction
 

@@ -23,7 +23,8 @@ from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import ZERO_POINT
 from dvo.schema import IMAGE, MEASURE
 from dvo.skytable import angular_distance
-from dvo.smf import UNIX_MJD, IngestBatch
+from dvo.smf import IngestBatch
+from dvo.times import J2000_MJD, mjd_to_time
 
 __all__ = ["read_catalog", "CATALOG_SUFFIXES"]
 
@@ -85,12 +86,12 @@ def read_catalog(path: str | Path, photcodes: Photcodes, photcode: str) -> Inges
     return _batch(path, cols, code)
 
 
-def _epoch_seconds(cols: dict, n: int) -> np.ndarray:
+def _epoch_mjd(cols: dict, n: int) -> np.ndarray:
+    """Each row's epoch as MJD (J2000 when the catalogue has none)."""
     if "epoch" not in cols:
-        return np.full(n, (51544.5 - UNIX_MJD) * 86400.0)
+        return np.full(n, J2000_MJD)
     epoch = np.asarray(cols["epoch"], np.float64)
-    mjd = np.where(epoch > 3000, epoch, 51544.5 + (epoch - 2000.0) * 365.25)
-    return (mjd - UNIX_MJD) * 86400.0
+    return np.where(epoch > 3000, epoch, J2000_MJD + (epoch - 2000.0) * 365.25)
 
 
 def _batch(path: Path, cols: dict, code: int) -> IngestBatch:
@@ -104,9 +105,8 @@ def _batch(path: Path, cols: dict, code: int) -> IngestBatch:
     m["RA"], m["DEC"] = ra[keep] % 360.0, dec[keep]
     m["MAG"], m["MAG_ERR"] = mag[keep] + ZERO_POINT, err[keep]
     m["AIRMASS"], m["M_FLAT"], m["MCAL_PSF"], m["MCAL_APER"] = 1.0, 0.0, 0.0, 0.0
-    seconds = _epoch_seconds(cols, len(ra))[keep]
-    m["TIME"] = np.floor(seconds).astype(np.int32)
-    m["TIME_MSEC"] = np.round((seconds - np.floor(seconds)) * 1000).astype(np.uint16) % 1000
+    mjd = _epoch_mjd(cols, len(ra))[keep]
+    m["TIME"], m["TIME_MSEC"] = mjd_to_time(mjd)
     for axis in ("ra", "dec"):
         e = cols.get(f"{axis}_err")
         e = np.full(len(ra), DEFAULT_REF_ERR_MAS) if e is None else np.asarray(e, np.float64)
@@ -126,7 +126,7 @@ def _batch(path: Path, cols: dict, code: int) -> IngestBatch:
         images["RADIUS"] = angular_distance(
             images["RA_CENTER"][0], images["DEC_CENTER"][0], m["RA"], m["DEC"]
         ).max()
-        images["MJD_OBS"] = UNIX_MJD + seconds.mean() / 86400.0
+        images["MJD_OBS"] = mjd.mean()
     return IngestBatch(
         source=str(path),
         images=images,

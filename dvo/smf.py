@@ -19,6 +19,7 @@ from dvo.photcodes import Photcodes
 from dvo.photometry import stored_mag
 from dvo.schema import IMAGE, LENSING, MEASURE
 from dvo.skytable import angular_distance
+from dvo.times import mjd_to_time
 from dvo.wcs import tan_pixel_to_sky
 
 __all__ = ["IngestBatch", "read_smf", "EXPOSURE_KEYS", "REQUIRED_COLUMNS"]
@@ -34,7 +35,6 @@ REQUIRED_COLUMNS = (
     "PSF_INST_MAG_SIG",
 )
 CHIP_KEYS = ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "IMNAXIS1", "IMNAXIS2")
-UNIX_MJD = 40587.0
 MAG_PER_FLUX = 2.5 / np.log(10.0)
 
 
@@ -174,17 +174,11 @@ def _assemble(path: Path, exp: dict, parts: list[dict], photcodes: Photcodes) ->
     )
 
 
-def _times(mjd: float) -> tuple[int, int]:
-    seconds = (mjd - UNIX_MJD) * 86400.0
-    whole = int(np.floor(seconds))
-    return whole, int(round((seconds - whole) * 1000)) % 1000
-
-
 def _exposure_row(row, path: Path, exp: dict, photcodes: Photcodes) -> None:
     row["NAME"] = f"{path.name}"[:117]
     row["CTYPE"] = b"RA---DIS"
     row["CRVAL1"], row["CRVAL2"] = exp["RA"], exp["DEC"]
-    row["TZERO"], _ = _times(exp["MJD-OBS"])
+    row["TZERO"] = mjd_to_time(exp["MJD-OBS"])[0]
     row["MJD_OBS"], row["EXP_ID"] = exp["MJD-OBS"], exp["EXP_ID"]
     row["SECZ"], row["EXPTIME"], row["LAT"] = exp["AIRMASS"], exp["EXPTIME"], exp["LAT"]
     row["RA_CENTER"], row["DEC_CENTER"] = exp["RA"], exp["DEC"]
@@ -232,7 +226,7 @@ def _chip_row(rows, path: Path, exp: dict, part: dict, photcodes: Photcodes) -> 
     )
     row["RA_CENTER"], row["DEC_CENTER"] = ra[0], dec[0]
     row["RADIUS"] = angular_distance(ra[0], dec[0], ra[1:], dec[1:]).max()
-    row["TZERO"], _ = _times(exp["MJD-OBS"])
+    row["TZERO"] = mjd_to_time(exp["MJD-OBS"])[0]
     row["MJD_OBS"], row["EXP_ID"] = exp["MJD-OBS"], exp["EXP_ID"]
     row["NSTAR"] = len(part["data"])
     row["SECZ"], row["EXPTIME"], row["LAT"] = exp["AIRMASS"], exp["EXPTIME"], exp["LAT"]
@@ -298,7 +292,7 @@ def _measures(part: dict, exp: dict, image, path: Path) -> tuple[np.ndarray, np.
     m["MCAL_PSF"] = m["MCAL_APER"] = image["MCAL_PSF"]
     m["MAG_CAL_ERR"] = image["DMCAL"]
     m["SKY_FLUX"], m["SKY_FLUX_ERR"] = _col(d, "SKY") / t, _col(d, "SKY_SIGMA") / t
-    m["TIME"], m["TIME_MSEC"] = _times(exp["MJD-OBS"])
+    m["TIME"], m["TIME_MSEC"] = mjd_to_time(exp["MJD-OBS"])
     m["DET_ID"] = d["IPP_IDET"].astype(np.uint32)
     m["PSF_QF"], m["PSF_QF_PEFECT"] = _col(d, "PSF_QF"), _col(d, "PSF_QF_PERFECT")
     m["PSF_CHISQ"], m["EXT_NSIGMA"] = _col(d, "PSF_CHISQ"), _col(d, "EXT_NSIGMA")

@@ -32,8 +32,8 @@ from dvo.gpc1 import chip_code
 from dvo.partition import Partition, write_partition
 from dvo.photometry import ZERO_POINT
 from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
-from dvo.smf import UNIX_MJD
 from dvo.stats import STATS_VERSION, partition_stats
+from dvo.times import mjd_to_time
 from dvo.transaction import Transaction
 
 __all__ = ["sky_positions", "patch_positions", "build_database"]
@@ -75,7 +75,7 @@ def _images(n_epochs: int, filters: str) -> np.ndarray:
     img["IMAGE_ID"] = np.arange(1, len(img) + 1)
     img["PHOTCODE"] = [chip_code(filters[k], 0, 1) for k in f]
     img["MJD_OBS"] = MJD0 + CADENCE * e + 0.01 * f
-    img["TZERO"] = ((img["MJD_OBS"] - UNIX_MJD) * 86400).astype(np.int64)
+    img["TZERO"] = mjd_to_time(img["MJD_OBS"])[0]
     img["EXP_ID"] = 1 + e * nf + f
     img["EXPTIME"], img["SECZ"] = 30.0, 1.2
     img["NAME"] = [f"synthetic.{a}.{filters[b]}".encode() for a, b in zip(e, f, strict=True)]

@@ -279,10 +279,10 @@ def _derived(build: str, m: np.ndarray, catdir, ctx: Context) -> np.ndarray:
     pc = ctx.photcodes
     codes = m["PHOTCODE"].astype(np.int64) if "PHOTCODE" in m.dtype.names else None
     if build == "mjd":
-        from dvo.smf import UNIX_MJD
+        from dvo.times import time_to_mjd
 
         mjd = image_mjd(catdir, m["IMAGE_ID"])
-        return np.where(np.isfinite(mjd), mjd, m["TIME"] / 86400.0 + UNIX_MJD)
+        return np.where(np.isfinite(mjd), mjd, time_to_mjd(m["TIME"]))
     uniq, inv = np.unique(codes, return_inverse=True)
     ok = pc.known(uniq)
     if build == "photcode":
