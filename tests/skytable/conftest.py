@@ -1,5 +1,5 @@
-"""Fixtures of the skytable tests: tables of both schemes (built once), seeded generators,
-and brute-force oracles that share no code with the lookup paths under test."""
+"""Fixtures of the skytable tests: tables of both schemes (built once) and brute-force
+oracles that share no code with the lookup paths under test (``rng`` is the shared one)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ import numpy as np
 import pytest
 from dvo.skytable import Scheme, SkyTable
 from dvo.skytable.density import default_density
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20261121)
 
 
 @pytest.fixture(scope="session")
