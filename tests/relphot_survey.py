@@ -140,7 +140,6 @@ def image_truth(images: np.ndarray, truth) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))  # the real dvo, not the tests/dvo namespace folder
     root = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".pytest_cache/d/relphot-surveys")
     for name, cfg in (
         ("two-fields", TWO_FIELDS),
