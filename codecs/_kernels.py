@@ -217,48 +217,85 @@ def unshuffle(src, width, swap):
     return out
 
 
-@njit(cache=True, nogil=True)
-def _unshuffle_into2(planes, out, n):
-    nr, nc = out.shape
-    for i in range(nr):
-        for j in range(nc):
-            e = i * nc + j
-            out[i, j] = (np.uint16(planes[e]) << np.uint16(8)) | np.uint16(planes[n + e])
+@njit(cache=True, nogil=True, inline="always")
+def _join2(planes, n, e):
+    return (np.uint16(planes[e]) << np.uint16(8)) | np.uint16(planes[n + e])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _join4(planes, n, e):
+    return (
+        (np.uint32(planes[e]) << np.uint32(24))
+        | (np.uint32(planes[n + e]) << np.uint32(16))
+        | (np.uint32(planes[2 * n + e]) << np.uint32(8))
+        | np.uint32(planes[3 * n + e])
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _join8(planes, n, e):
+    hi = (
+        (np.uint64(planes[e]) << np.uint64(56))
+        | (np.uint64(planes[n + e]) << np.uint64(48))
+        | (np.uint64(planes[2 * n + e]) << np.uint64(40))
+        | (np.uint64(planes[3 * n + e]) << np.uint64(32))
+    )
+    lo = (
+        (np.uint64(planes[4 * n + e]) << np.uint64(24))
+        | (np.uint64(planes[5 * n + e]) << np.uint64(16))
+        | (np.uint64(planes[6 * n + e]) << np.uint64(8))
+        | np.uint64(planes[7 * n + e])
+    )
+    return hi | lo
 
 
 @njit(cache=True, nogil=True)
-def _unshuffle_into4(planes, out, n):
-    nr, nc = out.shape
-    for i in range(nr):
-        for j in range(nc):
-            e = i * nc + j
-            out[i, j] = (
-                (np.uint32(planes[e]) << np.uint32(24))
-                | (np.uint32(planes[n + e]) << np.uint32(16))
-                | (np.uint32(planes[2 * n + e]) << np.uint32(8))
-                | np.uint32(planes[3 * n + e])
-            )
+def _unshuffle_col2(planes, out):
+    n = out.size
+    for e in range(n):
+        out[e] = _join2(planes, n, e)
 
 
 @njit(cache=True, nogil=True)
-def _unshuffle_into8(planes, out, n):
+def _unshuffle_col4(planes, out):
+    n = out.size
+    for e in range(n):
+        out[e] = _join4(planes, n, e)
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_col8(planes, out):
+    n = out.size
+    for e in range(n):
+        out[e] = _join8(planes, n, e)
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_vec2(planes, out):
     nr, nc = out.shape
     for i in range(nr):
         for j in range(nc):
-            e = i * nc + j
-            hi = (
-                (np.uint64(planes[e]) << np.uint64(56))
-                | (np.uint64(planes[n + e]) << np.uint64(48))
-                | (np.uint64(planes[2 * n + e]) << np.uint64(40))
-                | (np.uint64(planes[3 * n + e]) << np.uint64(32))
-            )
-            lo = (
-                (np.uint64(planes[4 * n + e]) << np.uint64(24))
-                | (np.uint64(planes[5 * n + e]) << np.uint64(16))
-                | (np.uint64(planes[6 * n + e]) << np.uint64(8))
-                | np.uint64(planes[7 * n + e])
-            )
-            out[i, j] = hi | lo
+            out[i, j] = _join2(planes, out.size, i * nc + j)
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_vec4(planes, out):
+    nr, nc = out.shape
+    for i in range(nr):
+        for j in range(nc):
+            out[i, j] = _join4(planes, out.size, i * nc + j)
+
+
+@njit(cache=True, nogil=True)
+def _unshuffle_vec8(planes, out):
+    nr, nc = out.shape
+    for i in range(nr):
+        for j in range(nc):
+            out[i, j] = _join8(planes, out.size, i * nc + j)
+
+
+_UNSHUFFLE_COL = {2: _unshuffle_col2, 4: _unshuffle_col4, 8: _unshuffle_col8}
+_UNSHUFFLE_VEC = {2: _unshuffle_vec2, 4: _unshuffle_vec4, 8: _unshuffle_vec8}
 
 
 def unshuffle_into(planes: np.ndarray, out: np.ndarray) -> None:
@@ -266,11 +303,15 @@ def unshuffle_into(planes: np.ndarray, out: np.ndarray) -> None:
 
     Element ``i * ncols + j`` of the planes goes to ``out[i, j]``; values are assembled
     arithmetically, so the result is native-endian on any machine. One kernel per width
-    (2, 4, 8 bytes), written out so numba keeps the byte loads in registers.
+    (2, 4, 8 bytes), written out so numba keeps the byte loads in registers. A scalar
+    column (one element per row, the common case) goes through a 1-D kernel: numba's
+    2-D loop with an inner extent of 1 was 2.5x slower on a 40-byte-row output.
     """
     width = out.dtype.itemsize
-    kernel = {2: _unshuffle_into2, 4: _unshuffle_into4, 8: _unshuffle_into8}[width]
-    kernel(planes, out, out.size)
+    if out.shape[1] == 1:
+        _UNSHUFFLE_COL[width](planes, out[:, 0])
+    else:
+        _UNSHUFFLE_VEC[width](planes, out)
 
 
 @njit(cache=True, nogil=True)
