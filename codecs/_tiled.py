@@ -18,7 +18,7 @@ from dvo.errors import CodecError
 from . import settings
 from ._codecs import ALGORITHMS, DecodeError, Gzip1
 from ._columns import Column, ColumnFormatError, parse_tform, storage_to_user
-from ._fitsfile import HDU, pread_exact
+from ._fitsfile import HDU, pread_array, pread_exact
 from ._plain import output_dtype, vla_values
 from ._schema import Layout
 
@@ -160,15 +160,16 @@ class _Fetcher:
             )
         lo, hi = int(offs.min()), int((offs + lens).max())
         if lens.sum() * 2 >= hi - lo:
-            self.span = pread_exact(fd, hi - lo, heap_start + lo, ctx)
+            self.span = pread_array(fd, hi - lo, heap_start + lo, ctx)
             self.base = lo
 
-    def __call__(self, t: int, i: int) -> bytes:
+    def __call__(self, t: int, i: int) -> bytes | np.ndarray:
         length, offset = int(self.desc[t, i, 0]), int(self.desc[t, i, 1])
         return self.at(offset, length)
 
-    def at(self, offset: int, length: int) -> bytes:
-        """Heap bytes [offset, offset + length) (offset from the heap start)."""
+    def at(self, offset: int, length: int) -> bytes | np.ndarray:
+        """Heap bytes [offset, offset + length) (offset from the heap start): a uint8 view
+        of the span read up front, or bytes read on their own."""
         span = self.span
         if span is not None and self.base <= offset and offset + length <= self.base + len(span):
             return span[offset - self.base : offset - self.base + length]
@@ -232,7 +233,7 @@ def _decode_one_vla(
         raise CodecError("VLA descriptor points outside the heap", **ctx)
     if count * width > fetch.layout.heap_size:
         raise CodecError(f"VLA of {nelem} elements does not fit in ZPCOUNT", **ctx)
-    data = fetch.at(off, clen) if clen else b""
+    data = bytes(fetch.at(off, clen)) if clen else b""
     if clen == count * width:
         return vla_values(elem, data, nelem)
     try:

@@ -48,13 +48,18 @@ def _spy(monkeypatch) -> list[tuple[str, int]]:
 
 def _count_bytes(monkeypatch) -> list[int]:
     counts: list[int] = []
-    real = os.pread
+    real, real_v = os.pread, os.preadv
 
     def pread(fd, n, offset):
         counts.append(n)
         return real(fd, n, offset)
 
+    def preadv(fd, buffers, offset):
+        counts.append(sum(memoryview(b).nbytes for b in buffers))
+        return real_v(fd, buffers, offset)
+
     monkeypatch.setattr(os, "pread", pread)
+    monkeypatch.setattr(os, "preadv", preadv)
     return counts
 
 
