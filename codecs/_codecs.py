@@ -21,8 +21,9 @@ _SWAP = sys.byteorder == "little"
 def _kernels():
     """The numba kernels, imported on first use (numba adds ~0.3 s to a cold start, and
     header-only calls, plain tables and GZIP_1/ZSTD_1 columns never need it)."""
-    from . import _kernels as kernels
-
+    kernels = sys.modules.get(f"{__package__}._kernels")
+    if kernels is None:  # the import statement costs ~1 us even when done: once per block
+        from . import _kernels as kernels
     return kernels
 
 

@@ -117,26 +117,38 @@ def read_tiles(
     heap_start, data_end = heap_bounds(hdu, hdu.header["NAXIS1"] * len(desc), ctx)
     L = layout.tile_rows
     tiles = range(start // L, (stop - 1) // L + 1)
-    cols = [(layout.columns.index(c), c) for c in columns]
-    jobs = [(t, i, c) for t in tiles for i, c in cols]
-    fetch = _Fetcher(fd, desc, [(t, i) for t, i, _ in jobs], heap_start, data_end, ctx, layout)
+    cols = [_column_plan(layout, c, out) for c in columns]
+    jobs = [(t, *plan) for t in tiles for plan in cols]
+    fetch = _Fetcher(fd, desc, [(t, i) for t, i, *_ in jobs], heap_start, data_end, ctx, layout)
 
     def decode(job: tuple) -> np.ndarray | None:
-        t, i, col = job
+        t, i, col, codec, field = job
         nr = min(L, layout.nrows - t * L)
         cctx = dict(ctx, column=col.name, tile=t)
-        whole = start <= t * L and t * L + nr <= stop
         target = None
-        if whole and col.direct:  # decode straight into the output field
-            target = out[col.name][t * L - start : t * L - start + nr]
-            target = target.reshape(nr, col.count) if target.ndim == 2 else target[:, None]
-        return decode_cell(fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch, target=target)
+        if field is not None and start <= t * L and t * L + nr <= stop:
+            target = field[t * L - start : t * L - start + nr]  # decode straight into out
+        return decode_cell(
+            fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch, target=target, codec=codec
+        )
 
-    for (t, _, col), values in zip(jobs, _pool_map(decode, jobs), strict=True):
+    for (t, _, col, *_), values in zip(jobs, _pool_map(decode, jobs), strict=True):
         if values is not None:
             a, b = max(start, t * L), min(stop, (t + 1) * L)
             out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
     return out
+
+
+def _column_plan(layout: Layout, col: Column, out: np.ndarray) -> tuple:
+    """(index, column, codec instance or None, 2-D storage view of the output field or None),
+    worked out once per column rather than once per tile."""
+    i = layout.columns.index(col)
+    codec = ALGORITHMS.get(layout.algorithms[i])
+    field = None
+    if col.direct:
+        field = out[col.name]
+        field = field.reshape(len(out), col.count) if field.ndim == 2 else field[:, None]
+    return i, col, codec() if codec is not None else None, field
 
 
 class _Fetcher:
@@ -184,29 +196,33 @@ def decode_cell(
     ctx: dict,
     fetch: _Fetcher,
     target: np.ndarray | None = None,
+    codec=None,
 ) -> np.ndarray | None:
     """Decode one column of one tile.
 
     With ``target`` (a (nr, count) view of the output in storage form) the values are
     decoded straight into it and None is returned; otherwise the user form is returned.
+    ``codec`` is an instance of the algorithm's class to reuse (else one is made).
     """
-    codec = ALGORITHMS.get(algorithm)
     if codec is None:
-        raise CodecError(f"unknown compression algorithm {algorithm!r}", **ctx)
+        cls = ALGORITHMS.get(algorithm)
+        if cls is None:
+            raise CodecError(f"unknown compression algorithm {algorithm!r}", **ctx)
+        codec = cls()
     if col.is_vla:
         return _decode_vla_cell(buf, codec, col, nr, ctx, fetch)
     try:
         if target is not None:
-            codec().decode_into(buf, target)
+            codec.decode_into(buf, target)
             return None
-        values = codec().decode(buf, dtype=col.storage_dtype, count=nr * col.count)
+        values = codec.decode(buf, dtype=col.storage_dtype, count=nr * col.count)
     except DecodeError as exc:
         raise CodecError(str(exc), **ctx) from exc
     return storage_to_user(col, values.reshape(nr, col.count))
 
 
 def _decode_vla_cell(
-    buf: bytes, codec: type, col: Column, nr: int, ctx: dict, fetch: _Fetcher
+    buf: bytes, codec, col: Column, nr: int, ctx: dict, fetch: _Fetcher
 ) -> np.ndarray:
     """Variable-length arrays of one tile (fpack's layout, reference section 5)."""
     dsize = 8 if col.code == "P" else 16
@@ -225,7 +241,7 @@ def _decode_vla_cell(
 
 
 def _decode_one_vla(
-    elem: Column, codec: type, nelem: int, clen: int, off: int, ctx: dict, fetch: _Fetcher
+    elem: Column, codec, nelem: int, clen: int, off: int, ctx: dict, fetch: _Fetcher
 ):
     width = elem.storage_dtype.itemsize
     count = (nelem + 7) // 8 if elem.code == "X" else nelem
@@ -237,7 +253,7 @@ def _decode_one_vla(
     if clen == count * width:
         return vla_values(elem, data, nelem)
     try:
-        values = codec().decode(data, dtype=elem.storage_dtype, count=count)
+        values = codec.decode(data, dtype=elem.storage_dtype, count=count)
     except (DecodeError, zlib.error) as exc:
         raise CodecError(f"variable-length array: {exc}", **ctx) from exc
     be = values.astype(elem.storage_dtype.newbyteorder(">")).tobytes()
