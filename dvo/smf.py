@@ -5,11 +5,18 @@ keywords, then per chip an ``XYnn.hdr`` header HDU and an ``XYnn.psf`` detection
 PS1_V3 or PS1_V5), and optionally ``XYnn.lensing``. Anything malformed raises IngestError
 naming the file and the problem; detections with non-finite position or magnitude are dropped
 and counted, as the format says.
+
+The file is read in one piece and parsed here: headers card by card (only the keywords used
+are converted, the way cfitsio/fitsio convert them), tables as zero-copy big-endian views of
+the columns used. Measure rows of all chips are filled column by column, a few chips at a
+time so that the rows being filled stay in cache.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +24,7 @@ import numpy as np
 from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes
 from dvo.photometry import stored_mag
-from dvo.schema import IMAGE, LENSING, MEASURE
+from dvo.schema import IMAGE, LENSING, MEASURE, Schema
 from dvo.skytable import angular_distance
 from dvo.times import mjd_to_time
 from dvo.wcs import tan_pixel_to_sky
@@ -36,6 +43,39 @@ REQUIRED_COLUMNS = (
 )
 CHIP_KEYS = ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "IMNAXIS1", "IMNAXIS2")
 MAG_PER_FLUX = 2.5 / np.log(10.0)
+
+#: Detection-table columns read (all optional but REQUIRED_COLUMNS).
+PSF_COLUMNS = REQUIRED_COLUMNS + (
+    "AP_MAG",
+    "AP_FLUX",
+    "AP_FLUX_SIG",
+    "KRON_FLUX",
+    "KRON_FLUX_ERR",
+    "PSF_INST_FLUX",
+    "PSF_INST_FLUX_SIG",
+    "SKY",
+    "SKY_SIGMA",
+    "PSF_QF",
+    "PSF_QF_PERFECT",
+    "PSF_CHISQ",
+    "EXT_NSIGMA",
+    "PSF_NDOF",
+    "PSF_NPIX",
+    "PSF_FWHM_MAJ",
+    "PSF_FWHM_MIN",
+    "PSF_THETA",
+    "MOMENTS_XX",
+    "MOMENTS_XY",
+    "MOMENTS_YY",
+    "X_PSF_SIG",
+    "Y_PSF_SIG",
+    "POSANGLE",
+    "PLTSCALE",
+    "FLAGS",
+    "FLAGS2",
+)
+#: Kept detections filled per block of whole chips (the block's rows stay in cache).
+BLOCK_ROWS = 4096
 
 
 @dataclass
@@ -63,26 +103,290 @@ class IngestBatch:
 
 def read_smf(path: str | Path, photcodes: Photcodes) -> IngestBatch:
     """Read one smf file; raises IngestError naming the file and the problem."""
-    import fitsio
-
     path = Path(path)
     try:
-        with fitsio.FITS(str(path)) as fits:
-            phdr = fits[0].read_header()
-            names = [hdu.get_extname() for hdu in fits]
-            chips = _chip_names(names, path)
-            exposure = _exposure(phdr, path)
-            parts = [_read_chip(fits, chip, names, exposure, photcodes, path) for chip in chips]
+        buf = path.read_bytes()
+        hdus = _hdus(buf)
+        names = [h.name for h in hdus]
+        first: dict[str, _Hdu] = {}
+        for h in hdus:
+            first.setdefault(h.name, h)
+        chips = _chip_names(names, path)
+        exposure = _exposure(hdus[0].header, path)
+        parts = [_read_chip(buf, first, chip, exposure, photcodes, path) for chip in chips]
+        return _assemble(path, exposure, parts, photcodes)
     except IngestError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError) as exc:
         raise IngestError(f"unreadable FITS ({_one_line(exc)})", file=str(path)) from None
-    return _assemble(path, exposure, parts, photcodes)
 
 
 def _one_line(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     return text[:200] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# FITS structure: HDUs, header cards, binary-table columns
+
+
+class _FitsError(ValueError):
+    """The file is not well-formed FITS (reported as "unreadable FITS (...)")."""
+
+
+BLOCK, CARD = 2880, 80
+_END = b"END     "
+_INT_RE = re.compile(r"[+-]?\d+")
+
+
+class _Header:
+    """Keyword -> value of one header, converted on access as fitsio does.
+
+    Keywords are upper case; the first card of a repeated keyword counts. Strings lose their
+    quotes and trailing blanks, ``T``/``F`` are booleans, numbers with ``.``, ``E`` or ``D``
+    are floats, other numbers integers, anything else stays text; an empty value is None.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        self.raw = raw
+
+    def __contains__(self, key: str) -> bool:
+        return key.upper() in self.raw
+
+    def __getitem__(self, key: str):
+        return _value(self.raw[key.upper()])
+
+    def get(self, key: str, default=None):
+        raw = self.raw.get(key.upper())
+        return default if raw is None else _value(raw)
+
+
+@lru_cache(maxsize=16384)
+def _value(raw: str):
+    """The value of a card's text after the ``=`` (see :class:`_Header`)."""
+    text = raw.lstrip()
+    if text.startswith("'"):
+        out, i = [], 1
+        while True:
+            j = text.find("'", i)
+            if j < 0:
+                raise _FitsError(f"unterminated string in header card value {raw.strip()!r}")
+            out.append(text[i:j])
+            if text[j + 1 : j + 2] != "'":
+                return "".join(out).rstrip()
+            out.append("'")
+            i = j + 2
+    value = text.split("/", 1)[0].strip()
+    if not value:
+        return None
+    if value[0] == "T":
+        return True
+    if value[0] == "F":
+        return False
+    if "." in value or "E" in value or "e" in value:
+        try:
+            return float(value.replace("D", "E").replace("d", "e")) if "_" not in value else value
+        except ValueError:
+            return value
+    return int(value) if _INT_RE.fullmatch(value) else value
+
+
+@dataclass
+class _Hdu:
+    """One HDU: its index, EXTNAME, header and where its data unit lies in the file."""
+
+    index: int
+    name: str
+    header: _Header
+    data_start: int
+    data_size: int
+
+
+def _hdus(buf: bytes) -> list[_Hdu]:
+    """Every HDU of the file, in order; _FitsError if it is not well-formed FITS."""
+    if not buf.startswith(b"SIMPLE  ="):
+        raise _FitsError("not a FITS file: it does not start with SIMPLE")
+    size, offset, out = len(buf), 0, []
+    while offset < size:
+        index = len(out)
+        header, data_start = _parse_header(buf, offset, index)
+        nbytes = _data_size(header, index)
+        if data_start + nbytes > size:
+            raise _FitsError(
+                f"file truncated: HDU {index} needs {nbytes} data bytes, "
+                f"{size - data_start} present"
+            )
+        name = header.get("EXTNAME")
+        if name is None:
+            name = header.get("HDUNAME")
+        name = "" if name is None else str(name).strip()
+        out.append(_Hdu(index, name, header, data_start, nbytes))
+        offset = data_start + -(-nbytes // BLOCK) * BLOCK
+    return out
+
+
+def _parse_header(buf: bytes, start: int, index: int) -> tuple[_Header, int]:
+    """The header at ``start`` and the offset of its data unit."""
+    end = buf.find(_END, start)
+    while end >= 0 and (end - start) % CARD:
+        end = buf.find(_END, end + 1)
+    if end < 0:
+        raise _FitsError(f"file truncated: the header of HDU {index} has no END card")
+    data_start = start + -(-(end + CARD - start) // BLOCK) * BLOCK
+    if data_start > len(buf):
+        raise _FitsError(f"file truncated inside the header of HDU {index}")
+    try:
+        text = buf[start:end].decode("ascii")
+    except UnicodeDecodeError:
+        raise _FitsError(f"the header of HDU {index} is not ASCII") from None
+    first = "SIMPLE" if index == 0 else "XTENSION"
+    if text[:8].rstrip() != first or text[8:9] != "=":
+        raise _FitsError(f"HDU {index} at byte {start} does not start with {first}")
+    raw: dict[str, str] = {}
+    for i in range(len(text) - CARD, -1, -CARD):  # backwards: the first card of a key wins
+        if text[i + 8] == "=":
+            raw[text[i : i + 8].rstrip().upper()] = text[i + 9 : i + CARD]
+    return _Header(raw), data_start
+
+
+def _int_key(header: _Header, key: str, index: int, default: int | None = None) -> int:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _FitsError(f"keyword {key} of HDU {index} is missing or not an integer")
+    return value
+
+
+def _data_size(header: _Header, index: int) -> int:
+    """Bytes in the data unit (without padding)."""
+    naxis, bitpix = _int_key(header, "NAXIS", index), _int_key(header, "BITPIX", index)
+    if not 0 <= naxis <= 999 or bitpix not in (8, 16, 32, 64, -32, -64):
+        raise _FitsError(f"HDU {index} has invalid NAXIS={naxis} or BITPIX={bitpix}")
+    if naxis == 0:
+        return 0
+    size = 1
+    for i in range(1, naxis + 1):
+        n = _int_key(header, f"NAXIS{i}", index)
+        if n < 0:
+            raise _FitsError(f"HDU {index} has negative NAXIS{i}")
+        size *= n
+    pcount = _int_key(header, "PCOUNT", index, 0)
+    gcount = _int_key(header, "GCOUNT", index, 1)
+    if pcount < 0 or gcount < 0:
+        raise _FitsError(f"HDU {index} has negative PCOUNT or GCOUNT")
+    return abs(bitpix) // 8 * gcount * (pcount + size)
+
+
+_TFORM_RE = re.compile(r"\s*(\d*)([LXBIJKAEDCMPQ])")
+_WIDTH = {"L": 1, "B": 1, "A": 1, "I": 2, "J": 4, "K": 8, "E": 4, "D": 8, "C": 8, "M": 16}
+_NUMERIC = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+#: TZERO that makes a signed column unsigned (B: the other way round), as fitsio reads them.
+_UNSIGNED = {"B": (-128, "i1"), "I": (32768, ">u2"), "J": (2**31, ">u4"), "K": (2**63, ">u8")}
+
+
+@dataclass
+class _Table:
+    """A binary table: rows, and the columns wanted as arrays (big-endian views of the file
+    where possible)."""
+
+    nrows: int
+    columns: dict[str, np.ndarray]
+    names: set[str]
+
+
+def _table(buf: bytes, hdu: _Hdu, label: str, wanted: tuple[str, ...], path: Path) -> _Table:
+    """The wanted numeric columns of a BINTABLE HDU (those it has)."""
+    h = hdu.header
+    if str(h.get("XTENSION", "")).strip() != "BINTABLE":
+        raise IngestError(f"{label} is not a binary table", file=str(path))
+    if _int_key(h, "NAXIS", hdu.index) != 2:
+        raise _FitsError(f"{label} has NAXIS other than 2")
+    row_bytes, nrows = _int_key(h, "NAXIS1", hdu.index), _int_key(h, "NAXIS2", hdu.index)
+    layout = _layout(
+        tuple(h.raw.get(f"{k}{i}") for i in _fields(h, hdu) for k in ("TTYPE", "TFORM"))
+    )
+    if layout[-1] > row_bytes:
+        raise _FitsError(f"{label}: columns need {layout[-1]} bytes per row, NAXIS1 is {row_bytes}")
+    positions = layout[0]
+    names, formats, offsets, unsigned = [], [], [], []
+    for name in wanted:
+        if name not in positions:
+            continue
+        k, code, repeat, offset = positions[name]
+        tform = _value(h.raw[f"TFORM{k}"])
+        if code not in _NUMERIC or repeat != 1:
+            raise IngestError(
+                f"{label} column {name} has unsupported format {tform!r}", file=str(path)
+            )
+        tscal, tzero = h.get(f"TSCAL{k}", 1), h.get(f"TZERO{k}", 0)
+        dtype = _NUMERIC[code]
+        if tscal != 1 or tzero != 0:
+            if code not in _UNSIGNED or tscal != 1 or tzero != _UNSIGNED[code][0]:
+                raise IngestError(
+                    f"{label} column {name} has unsupported scaling "
+                    f"TSCAL={tscal!r} TZERO={tzero!r}",
+                    file=str(path),
+                )
+            dtype = _UNSIGNED[code][1] if code != "B" else "u1"
+            unsigned.append(name)
+        names.append(name)
+        formats.append(dtype)
+        offsets.append(offset)
+    rec = np.frombuffer(
+        buf,
+        np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": row_bytes}),
+        count=nrows,
+        offset=hdu.data_start,
+    )
+    columns = {name: rec[name] for name in names}
+    for name in unsigned:  # flip the sign bit (fitsio adds TZERO in the stored type)
+        col = columns[name]
+        if col.dtype == np.uint8:
+            columns[name] = (col ^ np.uint8(0x80)).view(np.int8)
+        else:
+            native = col.dtype.newbyteorder("=")
+            columns[name] = col.astype(native) ^ native.type(1 << (8 * native.itemsize - 1))
+    return _Table(nrows, columns, set(positions))
+
+
+def _fields(h: _Header, hdu: _Hdu) -> range:
+    n = _int_key(h, "TFIELDS", hdu.index)
+    if not 0 <= n <= 999:
+        raise _FitsError(f"HDU {hdu.index} has invalid TFIELDS={n}")
+    return range(1, n + 1)
+
+
+@lru_cache(maxsize=64)
+def _layout(cards: tuple[str | None, ...]) -> tuple[dict[str, tuple[int, str, int, int]], int]:
+    """(name -> (field number, type code, repeat, byte offset), row bytes) of the raw
+    (TTYPEn, TFORMn) card values; the first column of a repeated name counts."""
+    positions: dict[str, tuple[int, str, int, int]] = {}
+    offset = 0
+    for k in range(1, len(cards) // 2 + 1):
+        ttype, tform = cards[2 * k - 2], cards[2 * k - 1]
+        if tform is None:
+            raise _FitsError(f"TFORM{k} is missing")
+        form = _value(tform)
+        m = _TFORM_RE.match(str(form))
+        if not m:
+            raise _FitsError(f"TFORM{k} = {form!r} is not a binary-table format")
+        repeat = int(m.group(1)) if m.group(1) else 1
+        code = m.group(2)
+        if code == "X":
+            width = (repeat + 7) // 8
+        elif code in "PQ":
+            width = (8 if code == "P" else 16) * (repeat > 0)
+        else:
+            width = repeat * _WIDTH[code]
+        name = _value(ttype) if ttype is not None else ""
+        positions.setdefault(str(name) if name is not None else "", (k, code, repeat, offset))
+        offset += width
+    return positions, offset
+
+
+# ---------------------------------------------------------------------------------------------
+# Exposure and chips
 
 
 def _chip_names(names: list[str], path: Path) -> list[str]:
@@ -93,7 +397,7 @@ def _chip_names(names: list[str], path: Path) -> list[str]:
     return chips
 
 
-def _exposure(phdr, path: Path) -> dict:
+def _exposure(phdr: _Header, path: Path) -> dict:
     missing = [k for k in EXPOSURE_KEYS if k not in phdr]
     if missing:
         raise IngestError(f"primary header lacks {', '.join(missing)}", file=str(path))
@@ -118,10 +422,30 @@ def _exposure(phdr, path: Path) -> dict:
     return exp
 
 
+@dataclass
+class _Chip:
+    """One chip: its header values, photcode, detection table and optional lensing table.
+
+    ``lo:hi`` are its rows among all detections of the file, ``klo:khi`` among the kept ones;
+    ``keep`` is None when every detection is kept.
+    """
+
+    name: str
+    hdr: dict
+    code: int
+    table: _Table
+    lens: _Table | None
+    lo: int = 0
+    hi: int = 0
+    klo: int = 0
+    khi: int = 0
+    keep: np.ndarray | None = None
+
+
 def _read_chip(
-    fits, chip: str, names: list[str], exp: dict, photcodes: Photcodes, path: Path
-) -> dict:
-    hdr = fits[f"{chip}.hdr"].read_header()
+    buf: bytes, first: dict, chip: str, exp: dict, photcodes: Photcodes, path: Path
+) -> _Chip:
+    hdr = first[f"{chip}.hdr"].header
     missing = [k for k in CHIP_KEYS if k not in hdr]
     if missing:
         raise IngestError(f"{chip}.hdr lacks {', '.join(missing)}", file=str(path))
@@ -130,51 +454,98 @@ def _read_chip(
         code = photcodes.code(pname)
     except SchemaError:
         raise IngestError(f"unknown photcode {pname}", file=str(path)) from None
-    table = fits[f"{chip}.psf"]
-    cols = table.get_colnames()
-    absent = [c for c in REQUIRED_COLUMNS if c not in cols]
+    table = _table(buf, first[f"{chip}.psf"], f"{chip}.psf", PSF_COLUMNS, path)
+    absent = [c for c in REQUIRED_COLUMNS if c not in table.names]
     if absent:
         raise IngestError(f"{chip}.psf lacks columns {', '.join(absent)}", file=str(path))
-    data = table.read() if table.get_nrows() else np.zeros(0, _empty_dtype(table))
-    lens = fits[f"{chip}.lensing"].read() if f"{chip}.lensing" in names else None
-    if lens is not None and len(lens) and "IPP_IDET" not in lens.dtype.names:
-        raise IngestError(f"{chip}.lensing lacks column IPP_IDET", file=str(path))
-    return {"chip": chip, "hdr": hdr, "code": code, "data": data, "lens": lens}
+    lens = None
+    if f"{chip}.lensing" in first:
+        wanted = ("IPP_IDET",) + LENSING.names
+        lens = _table(buf, first[f"{chip}.lensing"], f"{chip}.lensing", wanted, path)
+        if lens.nrows and "IPP_IDET" not in lens.names:
+            raise IngestError(f"{chip}.lensing lacks column IPP_IDET", file=str(path))
+    return _Chip(chip, _chip_values(hdr, chip, path), code, table, lens)
 
 
-def _empty_dtype(table) -> np.dtype:
-    return table.get_rec_dtype()[0]
+def _chip_values(hdr: _Header, chip: str, path: Path) -> dict:
+    """The chip keywords used, as numbers (IngestError naming the keyword if one is not)."""
+
+    def number(key: str, default=None, kind=float):
+        value = hdr[key] if default is None else hdr.get(key, default)
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise IngestError(
+                f"{chip}.hdr keyword {key} is not a number: {value!r}", file=str(path)
+            ) from None
+
+    out = {k: number(k) for k in ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2")}
+    if "CD1_1" in hdr:
+        if "CD2_2" not in hdr:
+            raise IngestError(f"{chip}.hdr has CD1_1 but lacks CD2_2", file=str(path))
+        cd = [[number("CD1_1"), number("CD1_2", 0.0)], [number("CD2_1", 0.0), number("CD2_2")]]
+    else:
+        c1, c2 = number("CDELT1", 1.0), number("CDELT2", 1.0)
+        pc = [
+            [number("PC1_1", 1.0), number("PC1_2", 0.0)],
+            [number("PC2_1", 0.0), number("PC2_2", 1.0)],
+        ]
+        cd = [[pc[0][0] * c1, pc[0][1] * c1], [pc[1][0] * c2, pc[1][1] * c2]]
+    out["CD"] = cd
+    out["CTYPE"] = str(hdr.get("CTYPE1", "RA---TAN"))[:15]
+    out["NX"], out["NY"] = number("IMNAXIS1", kind=int), number("IMNAXIS2", kind=int)
+    out["IMAGEID"] = number("IMAGEID", 0, int)
+    for key, default in (("CERROR", 0.0), ("FWHM_X", 0.0), ("FWHM_Y", 0.0), ("ZPT_ERR", 0.0)):
+        out[key] = number(key, default)
+    out["ZPT_OBS"] = number("ZPT_OBS", np.nan)
+    return out
 
 
-def _assemble(path: Path, exp: dict, parts: list[dict], photcodes: Photcodes) -> IngestBatch:
-    images = IMAGE.empty(len(parts) + 1)
-    _exposure_row(images[0], path, exp, photcodes)
-    meas, owner, lens, lens_meas, rejected, offset = [], [], [], [], 0, 0
-    for i, part in enumerate(parts, start=1):
-        _chip_row(images[i : i + 1], path, exp, part, photcodes)
-        m, keep = _measures(part, exp, images[i], path)
-        rejected += int((~keep).sum())
-        meas.append(m[keep])
-        owner.append(np.full(int(keep.sum()), i, np.int64))
-        if part["lens"] is not None and len(part["lens"]):
-            rows, idx = _lensing(part["lens"], part["data"]["IPP_IDET"][keep], path, part["chip"])
-            lens.append(rows)
-            lens_meas.append(idx + offset)
-        offset += int(keep.sum())
-    images["NSTAR"][0] = offset
+# ---------------------------------------------------------------------------------------------
+# Images, Measure and Lensing rows
+
+
+@lru_cache(maxsize=8)
+def _template(schema: Schema) -> np.ndarray:
+    return schema.empty(1)
+
+
+def _empty(schema: Schema, n: int) -> np.ndarray:
+    """``schema.empty(n)`` without rebuilding the fill row every call."""
+    out = np.empty(n, schema.dtype)
+    out[...] = _template(schema)[0]
+    return out
+
+
+def _assemble(path: Path, exp: dict, parts: list[_Chip], photcodes: Photcodes) -> IngestBatch:
+    images = _images(path, exp, parts, photcodes)
+    keep = _keep(parts, path)
+    nkept = int(keep.sum()) if keep is not None else sum(c.hi - c.lo for c in parts)
+    kept = np.array([c.khi - c.klo for c in parts], np.int64)
+    images["NSTAR"][0] = nkept
+    measure = np.empty(nkept, MEASURE.dtype)
+    start = 0
+    while start < len(parts):
+        stop = start + 1
+        while stop < len(parts) and parts[stop].khi - parts[start].klo <= BLOCK_ROWS:
+            stop += 1
+        block = parts[start:stop]
+        _measures(block, measure[block[0].klo : block[-1].khi], exp, images[1 + start : 1 + stop])
+        start = stop
+    lensing, lens_meas = _lensing(parts)
     return IngestBatch(
         source=str(path),
         images=images,
-        measure=np.concatenate(meas) if meas else MEASURE.empty(0),
-        meas_image=np.concatenate(owner) if owner else np.zeros(0, np.int64),
-        lensing=np.concatenate(lens) if lens else LENSING.empty(0),
-        lens_meas=np.concatenate(lens_meas) if lens_meas else np.zeros(0, np.int64),
-        rejected=rejected,
+        measure=measure,
+        meas_image=np.repeat(np.arange(1, len(parts) + 1, dtype=np.int64), kept),
+        lensing=lensing,
+        lens_meas=lens_meas,
+        rejected=sum(c.hi - c.lo for c in parts) - nkept,
         exp_id=exp["EXP_ID"],
     )
 
 
-def _exposure_row(row, path: Path, exp: dict, photcodes: Photcodes) -> None:
+def _exposure_row(row, path: Path, exp: dict) -> None:
     row["NAME"] = f"{path.name}"[:117]
     row["CTYPE"] = b"RA---DIS"
     row["CRVAL1"], row["CRVAL2"] = exp["RA"], exp["DEC"]
@@ -189,145 +560,259 @@ def _exposure_row(row, path: Path, exp: dict, photcodes: Photcodes) -> None:
         row[name] = 0.0
 
 
-def _cd_matrix(hdr) -> np.ndarray:
-    if "CD1_1" in hdr:
-        return np.array(
-            [[hdr["CD1_1"], hdr.get("CD1_2", 0.0)], [hdr.get("CD2_1", 0.0), hdr["CD2_2"]]],
-            np.float64,
+def _images(path: Path, exp: dict, parts: list[_Chip], photcodes: Photcodes) -> np.ndarray:
+    """The exposure row, then one row per chip (every chip at once)."""
+    images = _empty(IMAGE, len(parts) + 1)
+    _exposure_row(images[0], path, exp)
+    if not parts:
+        return images
+    rows, v = images[1:], [c.hdr for c in parts]
+
+    def col(key: str) -> np.ndarray:
+        return np.array([h[key] for h in v], np.float64)
+
+    crval1, crval2, crpix1, crpix2 = col("CRVAL1"), col("CRVAL2"), col("CRPIX1"), col("CRPIX2")
+    cd = np.array([h["CD"] for h in v], np.float64)  # (chip, 2, 2)
+    with np.errstate(all="ignore"):
+        cdelt = np.hypot(cd[:, :, 0], cd[:, :, 1])
+        rows["CRVAL1"], rows["CRVAL2"] = crval1, crval2
+        rows["CRPIX1"], rows["CRPIX2"] = crpix1, crpix2
+        rows["CDELT1"], rows["CDELT2"] = cdelt[:, 0], cdelt[:, 1]
+        rows["PC1_1"], rows["PC1_2"] = cd[:, 0, 0] / cdelt[:, 0], cd[:, 0, 1] / cdelt[:, 0]
+        rows["PC2_1"], rows["PC2_2"] = cd[:, 1, 0] / cdelt[:, 1], cd[:, 1, 1] / cdelt[:, 1]
+        rows["POLYTERMS"], rows["NPOLYTERMS"] = 0.0, 1
+        rows["CTYPE"] = [h["CTYPE"] for h in v]
+        nx, ny = [h["NX"] for h in v], [h["NY"] for h in v]
+        rows["NX"], rows["NY"] = nx, ny
+        nxf, nyf = np.array(nx, np.int64)[:, None], np.array(ny, np.int64)[:, None]
+        one = np.ones_like(nxf)
+        corner_x = np.hstack([(nxf + 1) / 2, one, nxf, one, nxf])
+        corner_y = np.hstack([(nyf + 1) / 2, one, one, nyf, nyf])
+        ra, dec = tan_pixel_to_sky(
+            corner_x,
+            corner_y,
+            (crval1[:, None], crval2[:, None]),
+            (crpix1[:, None], crpix2[:, None]),
+            cd.transpose(1, 2, 0)[:, :, :, None],
         )
-    c1, c2 = hdr.get("CDELT1", 1.0), hdr.get("CDELT2", 1.0)
-    pc = np.array(
-        [
-            [hdr.get("PC1_1", 1.0), hdr.get("PC1_2", 0.0)],
-            [hdr.get("PC2_1", 0.0), hdr.get("PC2_2", 1.0)],
-        ],
-        np.float64,
-    )
-    return pc * np.array([[c1], [c2]])
-
-
-def _chip_row(rows, path: Path, exp: dict, part: dict, photcodes: Photcodes) -> None:
-    hdr, row = part["hdr"], rows[0]
-    cd = _cd_matrix(hdr)
-    cdelt = np.hypot(cd[:, 0], cd[:, 1])
-    row["CRVAL1"], row["CRVAL2"] = hdr["CRVAL1"], hdr["CRVAL2"]
-    row["CRPIX1"], row["CRPIX2"] = hdr["CRPIX1"], hdr["CRPIX2"]
-    row["CDELT1"], row["CDELT2"] = cdelt
-    row["PC1_1"], row["PC1_2"] = cd[0] / cdelt[0]
-    row["PC2_1"], row["PC2_2"] = cd[1] / cdelt[1]
-    row["POLYTERMS"], row["NPOLYTERMS"] = 0.0, 1
-    row["CTYPE"] = str(hdr.get("CTYPE1", "RA---TAN"))[:15]
-    nx, ny = int(hdr["IMNAXIS1"]), int(hdr["IMNAXIS2"])
-    row["NX"], row["NY"] = nx, ny
-    corner_x = np.array([(nx + 1) / 2, 1, nx, 1, nx])
-    corner_y = np.array([(ny + 1) / 2, 1, 1, ny, ny])
-    ra, dec = tan_pixel_to_sky(
-        corner_x, corner_y, (hdr["CRVAL1"], hdr["CRVAL2"]), (hdr["CRPIX1"], hdr["CRPIX2"]), cd
-    )
-    row["RA_CENTER"], row["DEC_CENTER"] = ra[0], dec[0]
-    row["RADIUS"] = angular_distance(ra[0], dec[0], ra[1:], dec[1:]).max()
-    row["TZERO"] = mjd_to_time(exp["MJD-OBS"])[0]
-    row["MJD_OBS"], row["EXP_ID"] = exp["MJD-OBS"], exp["EXP_ID"]
-    row["NSTAR"] = len(part["data"])
-    row["SECZ"], row["EXPTIME"], row["LAT"] = exp["AIRMASS"], exp["EXPTIME"], exp["LAT"]
-    row["PHOTCODE"] = part["code"]
-    row["NAME"] = f"{path.name}[{part['chip']}.hdr]"[:117]
-    row["CCDNUM"] = int(part["chip"][2:]) if part["chip"][2:].isdigit() else 0
-    row["EXTERN_ID"] = int(hdr.get("IMAGEID", 0))
-    pixscale = 3600.0 * float(np.mean(cdelt))
-    row["CERROR"] = np.clip(50.0 * float(hdr.get("CERROR", 0.0)), 0, 255)
-    row["FWHM_X"] = np.clip(25.0 * float(hdr.get("FWHM_X", 0.0)) * pixscale, 0, 255)
-    row["FWHM_Y"] = np.clip(25.0 * float(hdr.get("FWHM_Y", 0.0)) * pixscale, 0, 255)
-    c_lam = float(photcodes.column("C_LAM", [part["code"]])[0])
-    k = float(photcodes.column("K", [part["code"]])[0])
-    zpt = float(hdr.get("ZPT_OBS", np.nan))
-    mcal = 0.001 * c_lam + k * (exp["AIRMASS"] - 1.0) - zpt if np.isfinite(zpt) else 0.0
-    row["MCAL_PSF"] = row["MCAL_APER"] = mcal
-    row["DMCAL"] = float(hdr.get("ZPT_ERR", 0.0))
+        rows["RA_CENTER"], rows["DEC_CENTER"] = ra[:, 0], dec[:, 0]
+        rows["RADIUS"] = angular_distance(ra[:, :1], dec[:, :1], ra[:, 1:], dec[:, 1:]).max(axis=1)
+        rows["TZERO"] = mjd_to_time(exp["MJD-OBS"])[0]
+        rows["MJD_OBS"], rows["EXP_ID"] = exp["MJD-OBS"], exp["EXP_ID"]
+        rows["NSTAR"] = [c.table.nrows for c in parts]
+        rows["SECZ"], rows["EXPTIME"], rows["LAT"] = exp["AIRMASS"], exp["EXPTIME"], exp["LAT"]
+        codes = [c.code for c in parts]
+        rows["PHOTCODE"] = codes
+        rows["NAME"] = [f"{path.name}[{c.name}.hdr]"[:117] for c in parts]
+        rows["CCDNUM"] = [int(c.name[2:]) if c.name[2:].isdigit() else 0 for c in parts]
+        rows["EXTERN_ID"] = [h["IMAGEID"] for h in v]
+        pixscale = 3600.0 * cdelt.mean(axis=1)
+        rows["CERROR"] = np.clip(50.0 * col("CERROR"), 0, 255)
+        rows["FWHM_X"] = np.clip(25.0 * col("FWHM_X") * pixscale, 0, 255)
+        rows["FWHM_Y"] = np.clip(25.0 * col("FWHM_Y") * pixscale, 0, 255)
+        c_lam = photcodes.column("C_LAM", codes).astype(np.float64)
+        k = photcodes.column("K", codes).astype(np.float64)
+        zpt = col("ZPT_OBS")
+        mcal = np.where(np.isfinite(zpt), 0.001 * c_lam + k * (exp["AIRMASS"] - 1.0) - zpt, 0.0)
+    rows["MCAL_PSF"] = rows["MCAL_APER"] = mcal
+    rows["DMCAL"] = col("ZPT_ERR")
     for name in ("APMIFIT", "DAPMIFIT", "XM"):
-        row[name] = 0.0
+        rows[name] = 0.0
+    return images
 
 
-def _col(data: np.ndarray, name: str, fill: float = np.nan) -> np.ndarray:
-    if name in data.dtype.names:
-        return data[name].astype(np.float64)
-    return np.full(len(data), fill)
+def _gather(
+    parts: list[_Chip], name: str, out: np.ndarray, fill, *, kept: bool = True, cast: bool = False
+) -> None:
+    """Column ``name`` of consecutive chips into ``out`` (their kept rows, or all rows).
+
+    ``out`` is float64, or a Measure field; values reach it exactly as the reader's
+    historical ``astype(float64)`` then cast would put them (integers of more than 32 bits
+    and floats go through float64 first; NaN becomes 0 for integer fields), or with ``cast``
+    by a plain cast.
+    """
+    base = parts[0].klo if kept else parts[0].lo
+    dst = out.dtype
+    for c in parts:
+        a, b = (c.klo - base, c.khi - base) if kept else (c.lo - base, c.hi - base)
+        src = c.table.columns.get(name)
+        if src is None:
+            out[a:b] = fill
+            continue
+        if kept and c.keep is not None:
+            src = src[c.keep]
+        if not cast and not _direct(src.dtype, dst):
+            src = src.astype(np.float64)
+            if dst.kind in "iu":
+                src = np.nan_to_num(src)
+        out[a:b] = src
+
+
+def _direct(src: np.dtype, dst: np.dtype) -> bool:
+    """Whether casting ``src`` straight to ``dst`` equals the cast through float64."""
+    if dst == np.float64 or src.kind == "f" and dst.kind == "f":
+        return True
+    small = src.kind in "iu" and src.itemsize <= 4
+    if dst.kind == "f":
+        return small
+    if dst == np.int32:  # float64 -> int32 saturates out-of-range values: not for uint32
+        return small and not (src.kind == "u" and src.itemsize == 4)
+    return small
+
+
+def _keep(parts: list[_Chip], path: Path) -> np.ndarray | None:
+    """Kept detections (finite position and magnitude); None if all are kept.
+
+    Sets each chip's rows; IngestError if a kept position is out of range.
+    """
+    n = 0
+    for c in parts:
+        c.lo, c.hi = n, n + c.table.nrows
+        n = c.hi
+    ra, dec, inst = np.empty(n), np.empty(n), np.empty(n)
+    if parts:
+        _gather(parts, "RA_PSF", ra, np.nan, kept=False)
+        _gather(parts, "DEC_PSF", dec, np.nan, kept=False)
+        _gather(parts, "PSF_INST_MAG", inst, np.nan, kept=False)
+    keep = np.isfinite(ra) & np.isfinite(dec) & np.isfinite(inst)
+    with np.errstate(invalid="ignore"):
+        bad = keep & ((np.abs(dec) > 90) | (ra < -360) | (ra > 720))
+    if bad.any():
+        row = int(np.argmax(bad))
+        chip = next(c.name for c in parts if c.lo <= row < c.hi)
+        raise IngestError(f"{chip}.psf has coordinates out of range", file=str(path))
+    all_kept = bool(keep.all())
+    k = 0
+    for c in parts:
+        c.klo = k
+        if not all_kept:
+            c.keep = keep[c.lo : c.hi]
+            if c.keep.all():
+                c.keep = None
+        k += (c.hi - c.lo) if c.keep is None else int(c.keep.sum())
+        c.khi = k
+    return None if all_kept else keep
 
 
 def _centi(values: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(values * 100.0), -32767, 32767).astype(np.int16)
 
 
-def _measures(part: dict, exp: dict, image, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    d, n = part["data"], len(part["data"])
-    ra, dec = _col(d, "RA_PSF"), _col(d, "DEC_PSF")
-    inst, inst_err = _col(d, "PSF_INST_MAG"), _col(d, "PSF_INST_MAG_SIG")
-    keep = np.isfinite(ra) & np.isfinite(dec) & np.isfinite(inst)
-    if ((np.abs(dec[keep]) > 90) | (ra[keep] < -360) | (ra[keep] > 720)).any():
-        raise IngestError(f"{part['chip']}.psf has coordinates out of range", file=str(path))
-    t = exp["EXPTIME"]
-    m = MEASURE.empty(n)
-    m["RA"], m["DEC"] = ra % 360.0, dec
-    m["MAG"], m["MAG_ERR"] = stored_mag(inst, t), inst_err
-    m["M_APER"] = stored_mag(_col(d, "AP_MAG"), t)
-    ap_flux, ap_err = _col(d, "AP_FLUX"), _col(d, "AP_FLUX_SIG")
-    m["M_APER_ERR"] = MAG_PER_FLUX * ap_err / ap_flux
-    kron, kron_err = _col(d, "KRON_FLUX"), _col(d, "KRON_FLUX_ERR")
+def _angle16(values: np.ndarray) -> np.ndarray:
+    """Degrees -> 16-bit angle code, NaN as 0."""
+    return (np.nan_to_num(values) % 360.0 * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
+
+
+def _measures(parts: list[_Chip], m: np.ndarray, exp: dict, images: np.ndarray) -> None:
+    """Fill the Measure rows ``m`` of the kept detections of consecutive chips ``parts``
+    (whose Image rows are ``images``)."""
+    n, t = len(m), exp["EXPTIME"]
+    filled = set()
+
+    def f8(name: str, fill: float = np.nan) -> np.ndarray:
+        out = np.empty(n)
+        _gather(parts, name, out, fill)
+        return out
+
+    def put(name: str, values) -> None:
+        m[name] = values
+        filled.add(name)
+
+    def copy(dst: str, src: str, fill) -> None:
+        _gather(parts, src, m[dst], fill)
+        filled.add(dst)
+
+    counts = np.array([c.khi - c.klo for c in parts], np.int64)
     with np.errstate(all="ignore"):
-        m["M_KRON"] = stored_mag(-2.5 * np.log10(kron), t)
-        m["M_KRON_ERR"] = MAG_PER_FLUX * kron_err / kron
-    m["M_TIME"] = 2.5 * np.log10(t)
-    m["FLUX_PSF"], m["FLUX_PSF_ERR"] = (
-        _col(d, "PSF_INST_FLUX") / t,
-        _col(d, "PSF_INST_FLUX_SIG") / t,
-    )
-    m["FLUX_KRON"], m["FLUX_KRON_ERR"] = kron / t, kron_err / t
-    m["FLUX_AP"], m["FLUX_AP_ERR"] = ap_flux / t, ap_err / t
-    m["AIRMASS"] = exp["AIRMASS"]
-    m["X_CCD"], m["Y_CCD"] = _col(d, "X_PSF"), _col(d, "Y_PSF")
-    m["X_FIX"], m["Y_FIX"] = m["X_CCD"], m["Y_CCD"]
-    for name in ("X_OFF_KH", "Y_OFF_KH", "X_OFF_DCR", "Y_OFF_DCR", "X_OFF_CAM", "Y_OFF_CAM"):
-        m[name] = 0.0
-    m["M_FLAT"] = 0.0
-    m["MCAL_PSF"] = m["MCAL_APER"] = image["MCAL_PSF"]
-    m["MAG_CAL_ERR"] = image["DMCAL"]
-    m["SKY_FLUX"], m["SKY_FLUX_ERR"] = _col(d, "SKY") / t, _col(d, "SKY_SIGMA") / t
-    m["TIME"], m["TIME_MSEC"] = mjd_to_time(exp["MJD-OBS"])
-    m["DET_ID"] = d["IPP_IDET"].astype(np.uint32)
-    m["PSF_QF"], m["PSF_QF_PEFECT"] = _col(d, "PSF_QF"), _col(d, "PSF_QF_PERFECT")
-    m["PSF_CHISQ"], m["EXT_NSIGMA"] = _col(d, "PSF_CHISQ"), _col(d, "EXT_NSIGMA")
-    m["PSF_NDOF"] = np.nan_to_num(_col(d, "PSF_NDOF", 0)).astype(np.int32)
-    m["PSF_NPIX"] = np.nan_to_num(_col(d, "PSF_NPIX", 0)).astype(np.int32)
-    m["FWHM_MAJOR"], m["FWHM_MINOR"] = (
-        _centi(_col(d, "PSF_FWHM_MAJ")),
-        _centi(_col(d, "PSF_FWHM_MIN")),
-    )
-    theta = np.nan_to_num(_col(d, "PSF_THETA", 0.0)) % 360.0
-    m["PSF_THETA"] = (theta * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
-    for src, dst in (("MOMENTS_XX", "MXX"), ("MOMENTS_XY", "MXY"), ("MOMENTS_YY", "MYY")):
-        m[dst] = _centi(_col(d, src))
-    m["X_CCD_ERR"], m["Y_CCD_ERR"] = _centi(_col(d, "X_PSF_SIG")), _centi(_col(d, "Y_PSF_SIG"))
-    posangle = np.nan_to_num(_col(d, "POSANGLE", 0.0)) % 360.0
-    m["POSANGLE"] = (posangle * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
-    pltscale = _col(d, "PLTSCALE")
-    default_scale = 3600.0 * float(image["CDELT1"])
-    m["PLTSCALE"] = np.where(np.isfinite(pltscale) & (pltscale > 0), pltscale, default_scale)
-    m["PHOTCODE"] = part["code"]
-    m["PHOT_FLAGS"] = np.nan_to_num(_col(d, "FLAGS", 0)).astype(np.uint32)
-    m["PHOT_FLAGS2"] = np.nan_to_num(_col(d, "FLAGS2", 0)).astype(np.uint32)
-    return m, keep
+        ra, inst = f8("RA_PSF"), f8("PSF_INST_MAG")
+        put("RA", ra % 360.0)
+        copy("DEC", "DEC_PSF", np.nan)
+        put("MAG", stored_mag(inst, t))
+        copy("MAG_ERR", "PSF_INST_MAG_SIG", np.nan)
+        put("M_APER", stored_mag(f8("AP_MAG"), t))
+        ap_flux, ap_err = f8("AP_FLUX"), f8("AP_FLUX_SIG")
+        put("M_APER_ERR", MAG_PER_FLUX * ap_err / ap_flux)
+        kron, kron_err = f8("KRON_FLUX"), f8("KRON_FLUX_ERR")
+        put("M_KRON", stored_mag(-2.5 * np.log10(kron), t))
+        put("M_KRON_ERR", MAG_PER_FLUX * kron_err / kron)
+        put("M_TIME", 2.5 * np.log10(t))
+        put("FLUX_PSF", f8("PSF_INST_FLUX") / t)
+        put("FLUX_PSF_ERR", f8("PSF_INST_FLUX_SIG") / t)
+        put("FLUX_KRON", kron / t)
+        put("FLUX_KRON_ERR", kron_err / t)
+        put("FLUX_AP", ap_flux / t)
+        put("FLUX_AP_ERR", ap_err / t)
+        put("AIRMASS", exp["AIRMASS"])
+        copy("X_CCD", "X_PSF", np.nan)
+        copy("Y_CCD", "Y_PSF", np.nan)
+        put("X_FIX", m["X_CCD"])
+        put("Y_FIX", m["Y_CCD"])
+        for name in ("X_OFF_KH", "Y_OFF_KH", "X_OFF_DCR", "Y_OFF_DCR", "X_OFF_CAM", "Y_OFF_CAM"):
+            put(name, 0.0)
+        put("M_FLAT", 0.0)
+        mcal = np.repeat(images["MCAL_PSF"], counts)
+        put("MCAL_PSF", mcal)
+        put("MCAL_APER", mcal)
+        put("MAG_CAL_ERR", np.repeat(images["DMCAL"], counts))
+        put("SKY_FLUX", f8("SKY") / t)
+        put("SKY_FLUX_ERR", f8("SKY_SIGMA") / t)
+        seconds, msec = mjd_to_time(exp["MJD-OBS"])
+        put("TIME", seconds)
+        put("TIME_MSEC", msec)
+        _gather(parts, "IPP_IDET", m["DET_ID"], 0, cast=True)
+        filled.add("DET_ID")
+        copy("PSF_QF", "PSF_QF", np.nan)
+        copy("PSF_QF_PEFECT", "PSF_QF_PERFECT", np.nan)
+        copy("PSF_CHISQ", "PSF_CHISQ", np.nan)
+        copy("EXT_NSIGMA", "EXT_NSIGMA", np.nan)
+        copy("PSF_NDOF", "PSF_NDOF", 0)
+        copy("PSF_NPIX", "PSF_NPIX", 0)
+        put("FWHM_MAJOR", _centi(f8("PSF_FWHM_MAJ")))
+        put("FWHM_MINOR", _centi(f8("PSF_FWHM_MIN")))
+        put("PSF_THETA", _angle16(f8("PSF_THETA", 0.0)))
+        for src, dst in (("MOMENTS_XX", "MXX"), ("MOMENTS_XY", "MXY"), ("MOMENTS_YY", "MYY")):
+            put(dst, _centi(f8(src)))
+        put("X_CCD_ERR", _centi(f8("X_PSF_SIG")))
+        put("Y_CCD_ERR", _centi(f8("Y_PSF_SIG")))
+        put("POSANGLE", _angle16(f8("POSANGLE", 0.0)))
+        pltscale = f8("PLTSCALE")
+        default_scale = np.repeat(3600.0 * images["CDELT1"].astype(np.float64), counts)
+        put("PLTSCALE", np.where(np.isfinite(pltscale) & (pltscale > 0), pltscale, default_scale))
+        put("PHOTCODE", np.repeat(np.array([c.code for c in parts], np.int64), counts))
+        copy("PHOT_FLAGS", "FLAGS", 0)
+        copy("PHOT_FLAGS2", "FLAGS2", 0)
+    for name in MEASURE.names:  # the rest: Measure's fill values (NaN floats, zero otherwise)
+        if name not in filled:
+            m[name] = _template(MEASURE)[name][0]
 
 
-def _lensing(lens: np.ndarray, det_ids: np.ndarray, path: Path, chip: str):
-    """Lensing rows whose IPP_IDET matches a kept detection, and that detection's index."""
-    if len(det_ids) == 0:
+def _lensing(parts: list[_Chip]) -> tuple[np.ndarray, np.ndarray]:
+    """Lensing rows whose IPP_IDET matches a kept detection of their chip, and that
+    detection's index among the kept ones."""
+    matched = []
+    for c in parts:
+        if c.lens is None or not c.lens.nrows or c.khi == c.klo:
+            continue
+        det = c.table.columns["IPP_IDET"]
+        det = np.asarray(det if c.keep is None else det[c.keep])
+        det = det.astype(det.dtype.newbyteorder("="))
+        lid = c.lens.columns["IPP_IDET"]
+        lid = lid.astype(lid.dtype.newbyteorder("="))
+        order = np.argsort(det, kind="stable")
+        sorted_det = det[order]
+        pos = np.clip(np.searchsorted(sorted_det, lid), 0, len(order) - 1)
+        ok = sorted_det[pos] == lid
+        matched.append((c, ok, lid, order[pos[ok]] + c.klo))
+    if not matched:
         return LENSING.empty(0), np.zeros(0, np.int64)
-    order = np.argsort(det_ids, kind="stable")
-    pos = np.clip(np.searchsorted(det_ids[order], lens["IPP_IDET"]), 0, len(order) - 1)
-    ok = det_ids[order][pos] == lens["IPP_IDET"]
-    rows = LENSING.empty(int(ok.sum()))
-    for name in LENSING.names:
-        if name in lens.dtype.names:
-            rows[name] = lens[name][ok]
-    rows["DET_ID"] = lens["IPP_IDET"][ok]
-    return rows, order[pos[ok]]
+    rows = _empty(LENSING, sum(int(ok.sum()) for _, ok, _, _ in matched))
+    a = 0
+    for c, ok, lid, _ in matched:
+        b = a + int(ok.sum())
+        for name in LENSING.names:
+            col = c.lens.columns.get(name)
+            if col is not None:
+                rows[name][a:b] = col[ok]
+        rows["DET_ID"][a:b] = lid[ok]
+        a = b
+    return rows, np.concatenate([idx for *_, idx in matched]).astype(np.int64)
