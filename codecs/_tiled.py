@@ -18,7 +18,7 @@ from dvo.errors import CodecError
 from . import settings
 from ._codecs import ALGORITHMS, DecodeError, Gzip1
 from ._columns import Column, ColumnFormatError, parse_tform, storage_to_user
-from ._fitsfile import HDU, pread_array, pread_exact
+from ._fitsfile import HDU, pread_exact, pread_into
 from ._plain import output_dtype, vla_values
 from ._schema import Layout
 
@@ -132,10 +132,12 @@ def read_tiles(
             fetch(t, i), layout.algorithms[i], col, nr, cctx, fetch, target=target, codec=codec
         )
 
-    for (t, _, col, *_), values in zip(jobs, _pool_map(decode, jobs), strict=True):
-        if values is not None:
-            a, b = max(start, t * L), min(stop, (t + 1) * L)
-            out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
+    for first, end in fetch.groups(settings.READ_BYTES):
+        group = jobs[first:end]
+        for (t, _, col, *_), values in zip(group, _pool_map(decode, group), strict=True):
+            if values is not None:
+                a, b = max(start, t * L), min(stop, (t + 1) * L)
+                out[col.name][a - start : b - start] = values[a - t * L : b - t * L]
     return out
 
 
@@ -152,14 +154,16 @@ def _column_plan(layout: Layout, col: Column, out: np.ndarray) -> tuple:
 
 
 class _Fetcher:
-    """Reads heap blocks: one read of the whole span when the blocks are dense, else each."""
+    """Reads heap blocks, a group of whole tiles at a time (:meth:`groups`): each group's
+    blocks in one read into a reused buffer when they lie densely in the heap, else each
+    block on its own. A few MB per read keep the compressed bytes in cache until they are
+    decoded, and spare a read of the whole table the page faults of a heap-sized buffer."""
 
     def __init__(self, fd, desc, cells, heap_start, data_end, ctx, layout) -> None:
         self.fd, self.desc, self.heap_start, self.ctx = fd, desc, heap_start, ctx
         self.data_end, self.layout, self.span, self.base = data_end, layout, None, 0
-        if not cells:
-            return
-        t_idx, i_idx = np.array(cells, dtype=np.int64).T
+        self.buf = np.empty(0, dtype=np.uint8)
+        t_idx, i_idx = np.array(cells, dtype=np.int64).reshape(-1, 2).T
         lens, offs = desc[t_idx, i_idx, 0], desc[t_idx, i_idx, 1]
         bad = (lens < 0) | (offs < 0) | (heap_start + offs + lens > data_end)
         if bad.any():
@@ -170,10 +174,34 @@ class _Fetcher:
                 column=layout.columns[i_idx[k]].name,
                 tile=int(t_idx[k]),
             )
+        self.lens, self.offs, self.tiles = lens, offs, t_idx
+
+    def groups(self, nbytes: int) -> Iterator[tuple[int, int]]:
+        """Ranges [a, b) of the cells (in tile order), whole tiles of about ``nbytes``
+        compressed bytes each (at least one tile); each group's blocks are read before it
+        is yielded and stay valid until the next one is asked for."""
+        n = len(self.lens)
+        if n == 0:
+            return
+        edges = np.concatenate([[0], np.flatnonzero(np.diff(self.tiles)) + 1, [n]])
+        cum = np.concatenate([[0], np.cumsum(self.lens)])[edges]
+        k = 0
+        while k < len(edges) - 1:
+            k2 = max(int(np.searchsorted(cum, cum[k] + nbytes, side="right")) - 1, k + 1)
+            a, b = int(edges[k]), int(edges[k2])
+            self._read_span(a, b)
+            yield a, b
+            k = k2
+
+    def _read_span(self, a: int, b: int) -> None:
+        lens, offs = self.lens[a:b], self.offs[a:b]
         lo, hi = int(offs.min()), int((offs + lens).max())
+        self.span = None
         if lens.sum() * 2 >= hi - lo:
-            self.span = pread_array(fd, hi - lo, heap_start + lo, ctx)
-            self.base = lo
+            if len(self.buf) < hi - lo:
+                self.buf = np.empty(hi - lo, dtype=np.uint8)
+            self.span, self.base = self.buf[: hi - lo], lo
+            pread_into(self.fd, self.span, self.heap_start + lo, self.ctx)
 
     def __call__(self, t: int, i: int) -> bytes | np.ndarray:
         length, offset = int(self.desc[t, i, 0]), int(self.desc[t, i, 1])

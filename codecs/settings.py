@@ -84,6 +84,9 @@ RESERVED_PREFIXES = (
     "NAXIS",
 )
 
+# Compressed bytes read at a time by a tile-compressed read (whole tiles; the buffer is reused).
+READ_BYTES = 2 << 20
+
 # Threads for tile encode/decode (zlib, zstd and the numba kernels release the GIL).
 THREADS = 1
 

@@ -6,6 +6,7 @@ import os
 import shutil
 
 import dvo.codecs._tiled as tiled
+import dvo.codecs.settings as codec_settings
 import fitsio
 import numpy as np
 import pytest
@@ -92,6 +93,23 @@ def test_slice_read_equals_slice_of_full_read(big, helpers, start, stop, cols):
     got = read_table(path, columns=cols, rows=slice(start, stop))
     helpers.assert_same(got, {k: data[k][start:stop] for k in cols})
     assert got.dtype.names == tuple(cols)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("read_bytes", [1, 20000])
+def test_reads_in_groups_of_tiles(big, helpers, monkeypatch, read_bytes, threads):
+    """The heap is read a few tiles at a time into a reused buffer (one tile per read with
+    read_bytes=1); every group is decoded before the buffer is refilled, threads or not."""
+    monkeypatch.setattr(codec_settings, "READ_BYTES", read_bytes)
+    monkeypatch.setattr(codec_settings, "THREADS", threads)
+    path, data = big
+    single = []  # reads outside the groups' buffered spans (besides the descriptor table)
+    real = tiled.pread_exact
+    monkeypatch.setattr(tiled, "pread_exact", lambda *a: single.append(a[1]) or real(*a))
+    helpers.assert_same(read_table(path), data)
+    assert len(single) == 1
+    got = read_table(path, columns=["S8", "vec3f"], rows=(1234, 8765))
+    helpers.assert_same(got, {k: data[k][1234:8765] for k in ("S8", "vec3f")})
 
 
 def test_plain_table_partial_read(tmp_path, rng, helpers):
