@@ -24,7 +24,7 @@ import numpy as np
 from dvo.tools.simulate.camera import PITCH_X, PITCH_Y, TERMS, chip_crpix, random_poly
 
 from dvo import codecs, layout
-from dvo.averages import attach
+from dvo.builder import attach
 from dvo.database import create_database, open_database
 from dvo.gpc1 import CHIP_NX, CHIP_NY, CHIPS, PIXEL_SCALE, chip_code
 from dvo.partition import Partition, write_partition

@@ -28,48 +28,14 @@ from dvo.flags import MeasFlags, ObjFlags
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import calibrated_mag
-from dvo.schema import SECFILT
 
-__all__ = ["recompute", "attach"]
+__all__ = ["recompute", "update_objects", "MEASURE_INPUTS"]
 
 MAG_FLOOR = 0.001  # mag
 DEFAULT_POS_ERR = 0.1  # arcsec, for measurements without a centroid error
 
 
-def _merge_sorted(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Insert ``new`` rows into ``old`` (sorted by AVE_REF) after equal keys: stable merge."""
-    new = new[np.argsort(new["AVE_REF"], kind="stable")]
-    pos = np.searchsorted(old["AVE_REF"], new["AVE_REF"], side="right")
-    return np.insert(old, pos, new)
-
-
-def attach(
-    part: Partition,
-    new_average: np.ndarray,
-    new_measure: np.ndarray,
-    new_lensing: np.ndarray,
-    photcodes: Photcodes,
-) -> Partition:
-    """A new Partition with objects and measurements appended, sorted, and averages recomputed
-    for the objects that changed.
-
-    Measure rows are ordered by (AVE_REF, arrival), which is (AVE_REF, IMAGE_ID) because image
-    ids grow with each file: the same order whatever batches the data came in.
-    """
-    nsec = part.nsecfilt
-    out = dataclasses.replace(
-        part,
-        average=np.concatenate([part.average, new_average]),
-        secfilt=np.concatenate([part.secfilt, SECFILT.empty(len(new_average) * nsec)]),
-        measure=_merge_sorted(part.measure, new_measure),
-        lensing=_merge_sorted(part.lensing, new_lensing),
-        next_objid=part.next_objid + len(new_average),
-    )
-    touched = np.unique(np.concatenate([new_measure["AVE_REF"], new_lensing["AVE_REF"]]))
-    return recompute(out, photcodes, objects=touched.astype(np.int64), inplace=True)
-
-
-_MEASURE_INPUTS = (
+MEASURE_INPUTS = (
     "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME", "MAG",
     "MAG_ERR", "M_APER", "M_APER_ERR", "M_KRON", "M_KRON_ERR", "MCAL_PSF", "MCAL_APER",
     "AIRMASS", "M_FLAT",
@@ -104,14 +70,34 @@ def recompute(
         sub_cnt = cnt[objects]
         sub_off = np.cumsum(sub_cnt) - sub_cnt
         owner, rows = expand_ranges(off[objects], sub_cnt)
-        sub = {c: m[c][rows] for c in _MEASURE_INPUTS}
+        sub = {c: m[c][rows] for c in MEASURE_INPUTS}
         sub["AVE_REF"] = owner
+    update_objects(average, secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes)
+    return dataclasses.replace(part, average=average, secfilt=secfilt)
+
+
+def update_objects(
+    average: np.ndarray,
+    secfilt: np.ndarray,
+    nsec: int,
+    objects,
+    sub,
+    sub_off: np.ndarray,
+    sub_cnt: np.ndarray,
+    photcodes: Photcodes,
+) -> None:
+    """Store the averages of ``objects`` (Average rows) computed from their measurements.
+
+    ``sub`` holds the :data:`MEASURE_INPUTS` columns of those objects' measurements, object
+    ``k``'s in rows ``sub_off[k] .. sub_off[k] + sub_cnt[k] - 1`` in Measure order, with
+    ``AVE_REF`` = ``k``. Both :func:`recompute` and :class:`dvo.builder.PartitionBuilder`
+    come here, so a value never depends on which of them computed it.
+    """
     terms = _photcode_terms(photcodes, sub["PHOTCODE"])
     _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, terms))
-    sf = secfilt.reshape(nobj, nsec)
+    sf = secfilt.reshape(len(average), nsec)
     for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, terms).items():
         sf[col][objects] = values
-    return dataclasses.replace(part, average=average, secfilt=secfilt)
 
 
 #: Columns a relastro fit owns (the position is at MEAN_EPOCH), kept for fitted objects.

@@ -7,13 +7,15 @@ this module only creates empty databases and reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from dvo import codecs, layout
-from dvo.errors import CodecError, DatabaseError
+from dvo.errors import CodecError, DatabaseError, LockError
 from dvo.partition import Partition, read_partition
 from dvo.photcodes import SEC_NAMES, Photcodes, default_photcodes, read_photcode_text
 from dvo.query.api import QueryMixin
@@ -21,6 +23,7 @@ from dvo.schema import IMAGE, PHOTCODE
 from dvo.skytable import Scheme, SkyTable
 from dvo.stats import STATS_VERSION, empty_stats
 from dvo.transaction import Transaction, reader_lock, writer_lock
+from dvo.wal import WriteAheadLog
 
 __all__ = ["Database", "open_database", "create_database", "FORMAT"]
 
@@ -105,13 +108,31 @@ class Database(QueryMixin):
             self.catdir, int(index), name, self.nsecfilt, kinds=kinds, columns=columns
         )
 
-    def writer(self, *, timeout: float | None = None):
-        """Context manager holding the single-writer lock."""
-        return writer_lock(self.catdir, timeout=timeout)
+    @contextmanager
+    def writer(self, *, timeout: float | None = None) -> Iterator[None]:
+        """Hold the single-writer lock, after finishing what a crashed writer left: an
+        interrupted commit (rolled forward) and addstar's logged files (replayed)."""
+        with writer_lock(self.catdir, timeout=timeout):
+            self._replay_log()
+            yield
 
-    def reader(self):
-        """Context manager holding the shared commit lock (a consistent snapshot)."""
-        return reader_lock(self.catdir)
+    @contextmanager
+    def reader(self) -> Iterator[None]:
+        """Hold the shared commit lock: a consistent snapshot. A crashed addstar's logged files
+        are replayed first; a running addstar's are not, readers see its last checkpoint."""
+        if WriteAheadLog(self.catdir).pending():
+            try:
+                with writer_lock(self.catdir, timeout=0):
+                    self._replay_log()
+            except LockError:
+                pass  # a writer is running
+        with reader_lock(self.catdir):
+            yield
+
+    def _replay_log(self) -> None:
+        from dvo.ingest import replay  # addstar is built on this module
+
+        replay(self)
 
     def _read(self, relpath: str, columns: list[str] | None = None) -> np.ndarray:
         path = self.catdir / relpath

@@ -1,11 +1,18 @@
 """addstar: ingest exposure catalogues (smf) and reference catalogues into a database.
 
-Each input file is one transaction: its images, the partitions it touches and the statistics
-index are staged and swapped in together (:mod:`dvo.transaction`), so a crash leaves the
-database as it was before or after that file. Files are processed in the order given; a bad
-file is reported and skipped, the others still load. Re-ingesting a file already loaded (same
-EXP_ID, or same name for a reference catalogue) changes nothing unless ``replace=True``, which
-removes the old measurements first.
+Files are processed in the order given; a bad file is reported and skipped, the others still
+load. Re-ingesting a file already loaded (same EXP_ID, or same name for a reference catalogue)
+changes nothing unless ``replace=True``, which removes the old measurements first.
+
+Each file is associated against the partitions as they stand after the previous file. Its
+changes (a :class:`dvo.wal.Delta`) are logged durably in the write-ahead log, then applied in
+memory (:class:`dvo.builder.PartitionBuilder`): the cost of a file follows its own size, not
+the size of the partitions it touches. Changed partitions are written at a checkpoint (the end
+of the run, every ``checkpoint`` files, or when they hold more than MAX_PENDING_BYTES): one
+transaction writes them with the Images and Stats tables. Readers see the last checkpoint. A
+crash leaves the database as it was after the last logged file once the log is replayed, which
+the next writer does (or a reader, when no writer runs): :func:`replay`. A ``--replace`` file
+is its own transaction, since it also removes rows.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 
 from dvo import codecs, layout
 from dvo.associate import Matcher, one_per_image
-from dvo.averages import attach
+from dvo.builder import PartitionBuilder, _raw
 from dvo.catalog_input import CATALOG_SUFFIXES, read_catalog
 from dvo.database import Database
 from dvo.errors import DvoError, IngestError
@@ -31,11 +38,12 @@ from dvo.schema import AVERAGE, IMAGE
 from dvo.smf import IngestBatch, read_smf
 from dvo.stats import merge_stats, partition_stats
 from dvo.transaction import Transaction
+from dvo.wal import Delta, WriteAheadLog
 
-__all__ = ["AddstarReport", "addstar", "PartitionCache"]
+__all__ = ["AddstarReport", "addstar", "replay", "PartitionCache"]
 
-#: A batch is committed early once its changed partitions hold this much memory.
-MAX_PENDING_BYTES = 2 << 30
+#: Changed partitions are checkpointed once they hold this much memory.
+MAX_PENDING_BYTES = 3 << 30
 
 
 @dataclass
@@ -92,25 +100,94 @@ class PartitionCache:
             self._parts.popitem(last=False)
 
     def _nbytes(self) -> int:
-        return _nbytes(self._parts.values())
+        return sum(
+            p.average.nbytes + p.secfilt.nbytes + p.measure.nbytes + p.lensing.nbytes
+            for p in self._parts.values()
+        )
 
 
-def _nbytes(parts: Iterable[Partition]) -> int:
-    """Memory held by partitions' tables."""
-    return sum(
-        p.average.nbytes + p.secfilt.nbytes + p.measure.nbytes + p.lensing.nbytes for p in parts
-    )
+class _Loader:
+    """The state of a run: partitions changed since the last checkpoint (builders), clean
+    partitions (cache), and the Images and Stats tables as of the last logged file."""
+
+    def __init__(self, db: Database, wal: WriteAheadLog) -> None:
+        self.db, self.wal = db, wal
+        self.cache = PartitionCache(db)
+        self.dirty: dict[int, PartitionBuilder] = {}
+        self.images, self.next_id, self.stats = db.images(), db.next_image_id(), db.stats()
+        self.seq = wal.applied()  # last log entry the in-memory state includes
+        self.files = 0  # loaded since the last checkpoint
+
+    def get(self, index: int) -> PartitionBuilder | Partition:
+        """A partition's current state (changed or clean), for association."""
+        return self.dirty[index] if index in self.dirty else self.cache.get(index)
+
+    def apply(self, delta: Delta, seq: int | None = None) -> None:
+        """Add one file's changes to the partitions in memory."""
+        for index, average, measure, lensing in delta.parts:
+            if index not in self.dirty:
+                self.dirty[index] = PartitionBuilder(self.cache.get(index))
+            self.dirty[index].add(average, measure, lensing, self.db.photcodes)
+        self.images = np.concatenate([self.images, delta.images])
+        if len(delta.images):
+            self.next_id = max(self.next_id, int(delta.images["IMAGE_ID"].max()) + 1)
+        if seq is not None:
+            self.seq = seq
+        self.files += 1
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(b.nbytes for b in self.dirty.values())
+
+    def checkpoint(self) -> None:
+        """Write the changed partitions, Images and Stats in one transaction."""
+        if self.files == 0:
+            return
+        db = self.db
+        compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
+        sky = db.skytable
+        finished = [b.finish() for b in self.dirty.values()]
+        stats = self.stats
+        if finished:
+            stats = merge_stats(stats, np.concatenate([partition_stats(p) for p in finished]))
+        with Transaction(db.catdir) as tx:
+            for part in finished:
+                i = part.index
+                bounds = (sky.r_min[i], sky.r_max[i], sky.d_min[i], sky.d_max[i])
+                write_partition(
+                    part, tx.stage, compression=compression, tile_rows=tile_rows, bounds=bounds
+                )
+            codecs.write_table(
+                tx.stage(layout.IMAGES),
+                IMAGE.conform(self.images),
+                compression=compression,
+                tile_rows=tile_rows,
+                extname=IMAGE.name,
+                units=IMAGE.units,
+                header={"IMAGEID": self.next_id},
+            )
+            codecs.write_table(
+                tx.stage(layout.STATS), stats, compression="none", extname="DVO_STATS"
+            )
+            self.wal.stage_applied(tx, self.seq)
+        self.stats, self.dirty, self.files = stats, {}, 0
+        for part in finished:
+            self.cache.put(part)
+        self.wal.prune()
 
 
-@dataclass
-class _Pending:
-    """Loaded but not yet committed: changed partitions, the Images and Stats tables."""
-
-    images: np.ndarray
-    next_id: int
-    stats: np.ndarray
-    parts: dict[int, Partition] = field(default_factory=dict)
-    files: int = 0
+def replay(db: Database) -> int:
+    """Apply the logged files that the last checkpoint does not include, and checkpoint; the
+    caller holds the writer lock. Returns the number of files replayed."""
+    wal = WriteAheadLog(db.catdir)
+    entries = wal.pending()
+    if entries:
+        loader = _Loader(db, wal)
+        for seq, path in entries:
+            loader.apply(wal.read(path), seq)
+        loader.checkpoint()
+    wal.prune()
+    return len(entries)
 
 
 def read_input(path: str | Path, db: Database, photcode: str | None) -> IngestBatch:
@@ -142,7 +219,7 @@ def addstar(
     radius: float | None = None,
     replace: bool = False,
     photcode: str | None = None,
-    batch: int = 1,
+    checkpoint: int | None = None,
     progress: Callable[[int], None] | None = None,
     lock_timeout: float | None = None,
 ) -> AddstarReport:
@@ -153,63 +230,64 @@ def addstar(
     radius : match radius in arcsec (default: the database's, 1 arcsec).
     replace : swap the measurements of already loaded files for the new ones.
     photcode : REF photcode name for plain catalogues.
-    batch : files per transaction. 1 (the default) commits after every file; a bulk load may
-        group files for speed, and a crash then returns to the state after the last committed
-        file, from which rerunning the same command completes the load.
+    checkpoint : write the changed partitions at least every this many files (default: at
+        the end of the run, or when they hold MAX_PENDING_BYTES), so that readers see them.
     progress : called with 1 after each file.
     """
-    if batch < 1:
-        raise IngestError(f"batch must be at least 1, got {batch}")
+    if checkpoint is not None and checkpoint < 1:
+        raise IngestError(f"checkpoint must be at least 1 file, got {checkpoint}")
     report, start = AddstarReport(), time.perf_counter()
     matcher = Matcher(db.match_radius if radius is None else float(radius))
     with db.writer(timeout=lock_timeout):
-        cache = PartitionCache(db)
-        pending = _Pending(db.images(), db.next_image_id(), db.stats())
+        loader = _Loader(db, WriteAheadLog(db.catdir))
         for path in paths:
             report.files += 1
-            try:
-                _load(db, cache, pending, read_input(path, db, photcode), matcher, replace, report)
-            except IngestError as exc:
-                report.failed.append((str(path), str(exc)))
-            except DvoError as exc:
-                report.failed.append((str(path), f"{path}: {exc}"))
-            if pending.files >= batch or _nbytes(pending.parts.values()) > MAX_PENDING_BYTES:
-                _commit(db, cache, pending)
+            _load_file(loader, path, photcode, matcher, replace, report)
+            if (checkpoint is not None and loader.files >= checkpoint) or (
+                loader.pending_bytes > MAX_PENDING_BYTES
+            ):
+                loader.checkpoint()
             if progress is not None:
                 progress(1)
-        _commit(db, cache, pending)
+        loader.checkpoint()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
-    if batch.exp_id >= 0:
-        return images["EXP_ID"] == batch.exp_id
-    return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
-
-
-def _load(db, cache, pending: _Pending, batch, matcher, replace, report) -> None:
-    """Associate one file and add its changes to ``pending`` (untouched if anything fails)."""
-    old = _already_loaded(pending.images, batch)
-    changed: dict[int, Partition] = {}
-    images = pending.images
-    if old.any():
-        if not replace:
+def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> None:
+    """Read, associate and log one file, then apply it; a bad file changes nothing."""
+    db = loader.db
+    try:
+        batch = read_input(path, db, photcode)
+        old = _already_loaded(loader.images, batch)
+        if old.any() and not replace:
             report.skipped.append(batch.source)
             return
-        changed, images = remove_images(db, _Overlay(cache, pending.parts), images, old)
-    ids = pending.next_id + np.arange(len(batch.images), dtype=np.int64)
-    batch.images["IMAGE_ID"] = ids
-    source = _Overlay(cache, {**pending.parts, **changed})
-    new_parts, counts = associate_batch(db, source, batch, ids, matcher)
-    changed.update(new_parts)
-    pending.parts.update(changed)
-    pending.images = np.concatenate([images, batch.images])
-    pending.next_id = int(ids[-1]) + 1
-    if changed:
-        rows = np.concatenate([partition_stats(p) for p in changed.values()])
-        pending.stats = merge_stats(pending.stats, rows)
-    pending.files += 1
+        if old.any():
+            loader.checkpoint()  # a replacement removes rows: its own transaction
+            changed, images = remove_images(db, loader.cache, loader.images, old)
+            builders = {i: PartitionBuilder(p) for i, p in changed.items()}
+        else:
+            builders, images = {}, loader.images
+
+        def source(index: int):
+            return builders[index] if index in builders else loader.get(index)
+
+        ids = loader.next_id + np.arange(len(batch.images), dtype=np.int64)
+        delta, counts = associate_batch(db, source, batch, ids, matcher)
+    except IngestError as exc:
+        report.failed.append((str(path), str(exc)))
+        return
+    except DvoError as exc:
+        report.failed.append((str(path), f"{path}: {exc}"))
+        return
+    if old.any():
+        loader.dirty.update(builders)
+        loader.images = images
+        loader.apply(delta)
+        loader.checkpoint()
+    else:
+        loader.apply(delta, loader.wal.append(delta))
     report.loaded += 1
     report.detections += batch.ndetections
     report.rejected += batch.rejected
@@ -218,57 +296,27 @@ def _load(db, cache, pending: _Pending, batch, matcher, replace, report) -> None
     report.blends += counts["blends"]
 
 
-class _Overlay:
-    """Partitions changed in this batch, else the committed ones from the cache."""
-
-    def __init__(self, cache: PartitionCache, parts: dict[int, Partition]) -> None:
-        self.cache, self.parts = cache, parts
-
-    def get(self, index: int) -> Partition:
-        return self.parts[index] if index in self.parts else self.cache.get(index)
+def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
+    if batch.exp_id >= 0:
+        return images["EXP_ID"] == batch.exp_id
+    return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
 
 
-def _commit(db: Database, cache: PartitionCache, pending: _Pending) -> None:
-    """Write everything pending in one transaction, then remember it as committed."""
-    if pending.files == 0:
-        return
-    compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
-    sky = db.skytable
-    with Transaction(db.catdir) as tx:
-        for index, part in pending.parts.items():
-            bounds = (sky.r_min[index], sky.r_max[index], sky.d_min[index], sky.d_max[index])
-            write_partition(
-                part, tx.stage, compression=compression, tile_rows=tile_rows, bounds=bounds
-            )
-        codecs.write_table(
-            tx.stage(layout.IMAGES),
-            IMAGE.conform(pending.images),
-            compression=compression,
-            tile_rows=tile_rows,
-            extname=IMAGE.name,
-            units=IMAGE.units,
-            header={"IMAGEID": pending.next_id},
-        )
-        codecs.write_table(
-            tx.stage(layout.STATS), pending.stats, compression="none", extname="DVO_STATS"
-        )
-    for part in pending.parts.values():
-        cache.put(part)
-    pending.parts, pending.files = {}, 0
-
-
-def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
-    """Match a batch's detections to objects and return the updated partitions and counts."""
+def associate_batch(db, source, batch, ids, matcher) -> tuple[Delta, dict]:
+    """Match a batch's detections to objects (``source(index)`` gives a partition's current
+    state) and return the file's changes and counts."""
+    images = batch.images.copy()
+    images["IMAGE_ID"] = ids
     m = batch.measure.copy()
     counts = {"new": 0, "matched": 0, "blends": 0}
     if len(m) == 0:
-        return {}, counts
+        return Delta(images), counts
     m["IMAGE_ID"] = ids[batch.meas_image]
     sky = db.skytable
     home = sky.lookup(m["RA"], m["DEC"])
     _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
     touched = np.union1d(near, home).astype(np.int64)
-    parts = {int(i): source.get(int(i)) for i in touched}
+    parts = {int(i): source(int(i)) for i in touched}
     sizes = np.array([p.nobjects for p in parts.values()], np.int64)
     owner, obj_row = expand_ranges(np.zeros_like(sizes), sizes)
     obj_part = touched[owner]
@@ -283,19 +331,18 @@ def associate_batch(db, source, batch, ids, matcher) -> tuple[dict, dict]:
     target = np.where(matched, np.append(obj_part, -1)[idx], home)
     row = np.append(obj_row, -1)[idx]
     counts.update(new=int((~matched).sum()), matched=int(matched.sum()), blends=int(loser.sum()))
-    return _apply_groups(db, parts, m, batch, target, row), counts
+    return Delta(images, _group_rows(parts, m, batch, target, row)), counts
 
 
-def _apply_groups(db, parts, m, batch, target, row) -> dict[int, Partition]:
-    """Per target partition: new objects for unmatched detections, then attach everything.
-
-    ``target``/``row`` give each detection's partition and Average row (-1: a new object).
-    """
+def _group_rows(parts, m, batch, target, row) -> list[tuple]:
+    """Per target partition: new objects for unmatched detections, and the Measure and
+    Lensing rows with their objects set. ``target``/``row`` give each detection's partition
+    and Average row (-1: a new object)."""
     order = np.argsort(target, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(target[order])) + 1)
     averef = np.empty(len(m), np.int64)
     lens_target = target[batch.lens_meas]
-    result = {}
+    result = []
     for sel in groups:
         p = int(target[sel[0]])
         part = parts[p]
@@ -309,12 +356,12 @@ def _apply_groups(db, parts, m, batch, target, row) -> dict[int, Partition]:
         new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
         new_avg["CAT_ID"] = p
         obj_ids = np.concatenate([part.average["OBJ_ID"], new_avg["OBJ_ID"]])
-        mm = m[sel]
+        mm = _raw(m)[sel].view(m.dtype)
         mm["AVE_REF"], mm["CAT_ID"], mm["OBJ_ID"] = refs, p, obj_ids[refs]
         in_p = lens_target == p  # a lensing row goes where its detection went
         lsel = batch.lens_meas[in_p]
         ll = batch.lensing[in_p].copy()
         ll["AVE_REF"], ll["CAT_ID"], ll["IMAGE_ID"] = averef[lsel], p, m["IMAGE_ID"][lsel]
         ll["OBJ_ID"] = obj_ids[averef[lsel]]
-        result[p] = attach(part, new_avg, mm, ll, db.photcodes)
+        result.append((p, new_avg, mm, ll))
     return result

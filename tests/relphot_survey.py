@@ -108,7 +108,7 @@ def build(config: dict, folder: Path) -> Path:
     db = create_database(folder / "db", compression="none")
     files = sorted((folder / "smf").glob("*.smf"))
     # one transaction per 50 files: per-file commits rewrite ever larger partitions (minutes)
-    report = addstar(db, files, batch=50)
+    report = addstar(db, files)
     if config.get("reference"):
         ref = addstar(db, [folder / "smf" / "reference.fits"], photcode="REF.r")
         report.failed += ref.failed

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dvo import codecs, layout
-from dvo.averages import attach
+from dvo.builder import attach
 from dvo.database import create_database
 from dvo.gpc1 import chip_code
 from dvo.partition import Partition, write_partition

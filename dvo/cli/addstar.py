@@ -16,11 +16,11 @@ from dvo.cli.options import catdir_option, quiet_option
 @click.option("--replace", is_flag=True, help="Replace measurements of files already loaded.")
 @click.option("--photcode", default=None, help="REF photcode name for plain catalogues.")
 @click.option(
-    "--batch",
+    "--checkpoint",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Files per transaction (a bulk load may group files for speed).",
+    default=None,
+    help="Write the changed partitions at least every N files, so that readers see them "
+    "(default: at the end, or when they fill the memory budget). Every file is durable anyway.",
 )
 @click.option(
     "--wait/--no-wait",
@@ -29,7 +29,7 @@ from dvo.cli.options import catdir_option, quiet_option
     help="Wait for another writer, or fail at once.",
 )
 @quiet_option
-def addstar(catdir, files, radius, replace, photcode, batch, wait, quiet) -> None:
+def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, quiet) -> None:
     """Ingest FILES (smf exposures, or FITS/Parquet/CSV catalogues) into the database."""
     from dvo.cli.progress import progress_bar
     from dvo.database import open_database
@@ -43,7 +43,7 @@ def addstar(catdir, files, radius, replace, photcode, batch, wait, quiet) -> Non
             radius=radius,
             replace=replace,
             photcode=photcode,
-            batch=batch,
+            checkpoint=checkpoint,
             progress=bar,
             lock_timeout=None if wait else 0.0,
         )

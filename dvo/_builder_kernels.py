@@ -1,0 +1,41 @@
+"""Numba kernels of :mod:`dvo.builder`: the rows of chosen objects in Measure order."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def object_rows(objects, base_off, base_cnt, n_base_obj, n_base, tail_last, tail_prev, out_off):
+    """Fill ``out_off`` (len(objects) + 1) and return, per chosen object, its rows: first its
+    sorted base rows ``base_off .. base_off + base_cnt - 1``, then its tail rows in arrival
+    order (a chain through ``tail_prev`` ending at ``tail_last``), tail rows numbered from
+    ``n_base``. This is the order the rows take once the partition is sorted."""
+    total = 0
+    counts = np.empty(objects.shape[0], np.int64)
+    for k in range(objects.shape[0]):
+        obj = objects[k]
+        c = base_cnt[obj] if obj < n_base_obj else 0
+        j = tail_last[obj]
+        while j >= 0:
+            c += 1
+            j = tail_prev[j]
+        counts[k] = c
+        out_off[k] = total
+        total += c
+    out_off[objects.shape[0]] = total
+    rows = np.empty(total, np.int64)
+    for k in range(objects.shape[0]):
+        obj = objects[k]
+        pos = out_off[k]
+        if obj < n_base_obj:
+            for i in range(base_cnt[obj]):
+                rows[pos + i] = base_off[obj] + i
+        end = out_off[k + 1] - 1
+        j = tail_last[obj]
+        while j >= 0:
+            rows[end] = n_base + j
+            end -= 1
+            j = tail_prev[j]
+    return rows

@@ -1,0 +1,95 @@
+"""addstar's write-ahead log: a file is durable once logged, checkpoints do not change results,
+and readers see the last checkpoint while a writer runs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dvo.database import create_database, open_database
+from dvo.ingest import addstar
+from dvo.transaction import writer_lock
+from dvo.wal import WriteAheadLog
+
+
+@pytest.fixture(scope="module")
+def prefix_states(tiny_survey, tmp_path_factory):
+    """The empty database, and the snapshots after each prefix of the files, each prefix
+    loaded by its own addstar run (a checkpoint after every file)."""
+    from conftest import Helpers
+
+    root = tmp_path_factory.mktemp("wal")
+    empty = root / "empty"
+    create_database(empty)
+    ref = root / "ref"
+    shutil.copytree(empty, ref)
+    states = [Helpers.snapshot(ref)]
+    for path in tiny_survey[0]:
+        assert not addstar(open_database(ref), [path]).failed
+        states.append(Helpers.snapshot(ref))
+    return empty, states
+
+
+def _crash_after(catdir, files, n: int) -> int:
+    """Run addstar in a child that dies (exit without cleanup, like kill -9) right after the
+    n-th file is logged and applied in memory, before any checkpoint."""
+    code = (
+        "import os, sys; from dvo.database import open_database; from dvo.ingest import addstar\n"
+        "done = [0]\n"
+        "def progress(k):\n"
+        "    done[0] += k\n"
+        f"    if done[0] == {n}: os._exit(9)\n"
+        "addstar(open_database(sys.argv[1]), sys.argv[2:], progress=progress)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, str(catdir), *map(str, files)]).returncode
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_logged_files_survive_a_crash(prefix_states, tiny_survey, tmp_path, helpers, n):
+    empty, states = prefix_states
+    files = tiny_survey[0]
+    db_path = tmp_path / "db"
+    shutil.copytree(empty, db_path)
+    assert _crash_after(db_path, files, n) == 9
+    assert len(WriteAheadLog(db_path).pending()) == n  # nothing was checkpointed
+    assert helpers.snapshot(db_path) == states[0]
+    db = open_database(db_path)
+    helpers.assert_db_valid(db)  # the reader replays the log: the state after file n
+    assert WriteAheadLog(db_path).pending() == []
+    assert helpers.snapshot(db) == states[n]
+    assert not addstar(db, files).failed  # the rerun skips the n files already loaded
+    assert helpers.snapshot(db) == states[-1]
+
+
+def test_reader_sees_last_checkpoint_while_a_writer_runs(prefix_states, tiny_survey, tmp_path):
+    from conftest import Helpers
+
+    empty, states = prefix_states
+    db_path = tmp_path / "db"
+    shutil.copytree(empty, db_path)
+    assert _crash_after(db_path, tiny_survey[0], 3) == 9
+    db = open_database(db_path)
+    with writer_lock(db_path):  # stands for a live addstar that has logged 3 files
+        with db.reader():
+            assert Helpers.snapshot(db_path) == states[0]
+            assert db.stats()["NAVERAGE"].sum() == 0
+        assert len(WriteAheadLog(db_path).pending()) == 3
+    with db.reader():
+        assert Helpers.snapshot(db_path) == states[3]
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_checkpoints_do_not_change_the_result(prefix_states, tiny_survey, tmp_path, every):
+    from conftest import Helpers
+
+    empty, states = prefix_states
+    db_path = tmp_path / "db"
+    shutil.copytree(empty, db_path)
+    report = addstar(open_database(db_path), tiny_survey[0], checkpoint=every)
+    assert report.loaded == len(tiny_survey[0])
+    assert Helpers.snapshot(db_path) == states[-1]
+    assert WriteAheadLog(db_path).pending() == []
+    assert not list(WriteAheadLog(db_path).folder.glob("*.npz"))  # pruned
