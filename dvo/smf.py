@@ -519,28 +519,32 @@ def _empty(schema: Schema, n: int) -> np.ndarray:
 
 def _assemble(path: Path, exp: dict, parts: list[_Chip], photcodes: Photcodes) -> IngestBatch:
     images = _images(path, exp, parts, photcodes)
-    keep = _keep(parts, path)
-    nkept = int(keep.sum()) if keep is not None else sum(c.hi - c.lo for c in parts)
-    kept = np.array([c.khi - c.klo for c in parts], np.int64)
-    images["NSTAR"][0] = nkept
-    measure = np.empty(nkept, MEASURE.dtype)
-    start = 0
-    while start < len(parts):
+    n = 0
+    for c in parts:
+        c.lo, c.hi = n, n + c.table.nrows
+        n = c.hi
+    measure = np.empty(n, MEASURE.dtype)
+    nkept, start = 0, 0
+    while start < len(parts):  # blocks of whole chips: their rows stay in cache meanwhile
         stop = start + 1
-        while stop < len(parts) and parts[stop].khi - parts[start].klo <= BLOCK_ROWS:
+        while stop < len(parts) and parts[stop].hi - parts[start].lo <= BLOCK_ROWS:
             stop += 1
         block = parts[start:stop]
-        _measures(block, measure[block[0].klo : block[-1].khi], exp, images[1 + start : 1 + stop])
-        start = stop
+        ra, dec, inst = _keep(block, nkept, path)
+        m = measure[nkept : block[-1].khi]
+        _measures(block, m, exp, images[1 + start : 1 + stop], ra, dec, inst)
+        nkept, start = block[-1].khi, stop
+    images["NSTAR"][0] = nkept
+    kept = np.array([c.khi - c.klo for c in parts], np.int64)
     lensing, lens_meas = _lensing(parts)
     return IngestBatch(
         source=str(path),
         images=images,
-        measure=measure,
+        measure=measure[:nkept],  # rejected detections leave unused rows at the end
         meas_image=np.repeat(np.arange(1, len(parts) + 1, dtype=np.int64), kept),
         lensing=lensing,
         lens_meas=lens_meas,
-        rejected=sum(c.hi - c.lo for c in parts) - nkept,
+        rejected=n - nkept,
         exp_id=exp["EXP_ID"],
     )
 
@@ -660,52 +664,81 @@ def _direct(src: np.dtype, dst: np.dtype) -> bool:
     return small
 
 
-def _keep(parts: list[_Chip], path: Path) -> np.ndarray | None:
-    """Kept detections (finite position and magnitude); None if all are kept.
+def _keep(parts: list[_Chip], start: int, path: Path) -> tuple[np.ndarray, ...]:
+    """RA, DEC and PSF_INST_MAG (float64) of the detections of consecutive chips that are
+    kept: those with finite values.
 
-    Sets each chip's rows; IngestError if a kept position is out of range.
+    Sets the chips' kept rows, from ``start`` on; IngestError if a kept position is out of
+    range.
     """
-    n = 0
-    for c in parts:
-        c.lo, c.hi = n, n + c.table.nrows
-        n = c.hi
+    n = parts[-1].hi - parts[0].lo
     ra, dec, inst = np.empty(n), np.empty(n), np.empty(n)
-    if parts:
-        _gather(parts, "RA_PSF", ra, np.nan, kept=False)
-        _gather(parts, "DEC_PSF", dec, np.nan, kept=False)
-        _gather(parts, "PSF_INST_MAG", inst, np.nan, kept=False)
+    _gather(parts, "RA_PSF", ra, np.nan, kept=False)
+    _gather(parts, "DEC_PSF", dec, np.nan, kept=False)
+    _gather(parts, "PSF_INST_MAG", inst, np.nan, kept=False)
     keep = np.isfinite(ra) & np.isfinite(dec) & np.isfinite(inst)
     with np.errstate(invalid="ignore"):
         bad = keep & ((np.abs(dec) > 90) | (ra < -360) | (ra > 720))
     if bad.any():
-        row = int(np.argmax(bad))
+        row = parts[0].lo + int(np.argmax(bad))
         chip = next(c.name for c in parts if c.lo <= row < c.hi)
         raise IngestError(f"{chip}.psf has coordinates out of range", file=str(path))
     all_kept = bool(keep.all())
-    k = 0
+    k = start
     for c in parts:
         c.klo = k
         if not all_kept:
-            c.keep = keep[c.lo : c.hi]
+            c.keep = keep[c.lo - parts[0].lo : c.hi - parts[0].lo]
             if c.keep.all():
                 c.keep = None
         k += (c.hi - c.lo) if c.keep is None else int(c.keep.sum())
         c.khi = k
-    return None if all_kept else keep
+    if all_kept:
+        return ra, dec, inst
+    return ra[keep], dec[keep], inst[keep]
 
 
 def _centi(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.nan_to_num(values * 100.0), -32767, 32767).astype(np.int16)
+    """Hundredths as int16 (clipped to +-32767, NaN as 0)."""
+    v = values * 100.0
+    np.clip(v, -32767, 32767, out=v)
+    np.copyto(v, 0.0, where=np.isnan(v))
+    return v.astype(np.int16)
+
+
+def _mod360(x: np.ndarray) -> np.ndarray:
+    """``x % 360.0`` in place; the slow remainder only where it is not x itself."""
+    bad = ~((x > 0) & (x < 360.0))
+    if bad.any():
+        x[bad] %= 360.0
+    return x
 
 
 def _angle16(values: np.ndarray) -> np.ndarray:
-    """Degrees -> 16-bit angle code, NaN as 0."""
-    return (np.nan_to_num(values) % 360.0 * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
+    """Degrees -> 16-bit angle code, NaN as 0 (``values`` is overwritten).
+
+    ``x % 360.0`` is ``x`` on [0, 360) and ``x + 360.0`` on [-360, 0) (but for the sign of
+    a zero, which the code drops); the slow remainder is left for the rest.
+    """
+    neg = (values < 0) & (values >= -360.0)
+    bad = ~((values >= 0) & (values < 360.0) | neg)
+    if bad.any():
+        values[bad] = np.nan_to_num(values[bad]) % 360.0
+    np.add(values, 360.0, out=values, where=neg)
+    return (values * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
 
 
-def _measures(parts: list[_Chip], m: np.ndarray, exp: dict, images: np.ndarray) -> None:
+def _measures(
+    parts: list[_Chip],
+    m: np.ndarray,
+    exp: dict,
+    images: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    inst: np.ndarray,
+) -> None:
     """Fill the Measure rows ``m`` of the kept detections of consecutive chips ``parts``
-    (whose Image rows are ``images``)."""
+    (whose Image rows are ``images``; ``ra``, ``dec``, ``inst`` from :func:`_keep`)."""
     n, t = len(m), exp["EXPTIME"]
     filled = set()
 
@@ -724,9 +757,8 @@ def _measures(parts: list[_Chip], m: np.ndarray, exp: dict, images: np.ndarray) 
 
     counts = np.array([c.khi - c.klo for c in parts], np.int64)
     with np.errstate(all="ignore"):
-        ra, inst = f8("RA_PSF"), f8("PSF_INST_MAG")
-        put("RA", ra % 360.0)
-        copy("DEC", "DEC_PSF", np.nan)
+        put("RA", _mod360(ra))
+        put("DEC", dec)
         put("MAG", stored_mag(inst, t))
         copy("MAG_ERR", "PSF_INST_MAG_SIG", np.nan)
         put("M_APER", stored_mag(f8("AP_MAG"), t))
