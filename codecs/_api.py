@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -111,14 +112,19 @@ def _columns_of(data, units, nulls, ctx: dict) -> tuple[list[Column], list[np.nd
     return cols, [a for _, a in pairs]
 
 
+def _tile_storage(col: Column, values: np.ndarray, rows: slice) -> np.ndarray:
+    return user_to_storage(col, values[rows])
+
+
 def _table_hdu_bytes(cols, arrays, cards, compression, tile_rows, checksum, ctx) -> bytes:
     if compression is None or (isinstance(compression, str) and compression.lower() == "none"):
         return hdu_bytes(cards, encode_rows(cols, arrays), checksum=checksum)
     if isinstance(tile_rows, bool) or not isinstance(tile_rows, int) or tile_rows <= 0:
         raise CodecError(f"tile_rows must be a positive integer, not {tile_rows!r}", **ctx)
     algorithms = choose_algorithms(cols, compression, ctx)
-    storage = [user_to_storage(c, a) for c, a in zip(cols, arrays, strict=True)]
-    desc, blocks = encode_tiles(storage, algorithms, tile_rows)
+    storage = [partial(_tile_storage, c, a) for c, a in zip(cols, arrays, strict=True)]
+    nrows = len(arrays[0]) if arrays else 0
+    desc, blocks = encode_tiles(storage, nrows, algorithms, tile_rows)
     maxlens = desc[:, :, 0].max(axis=0).tolist() if len(desc) else [0] * len(cols)
     heap = b"".join(blocks)
     zcards = compressed_cards(

@@ -105,7 +105,9 @@ def _append_tiles(fd: int, hdu: HDU, layout: Layout, arrays, ctx):
         desc[:keep, :, :].sum(-1).max() if keep else 0
     ):
         heap = heap[: int(desc[keep:, :, 1].min())]  # drop the old last tile's blocks
-    new_desc, blocks = encode_tiles(storage, list(layout.algorithms), L)
+    new_desc, blocks = encode_tiles(
+        [s.__getitem__ for s in storage], len(storage[0]), list(layout.algorithms), L
+    )
     new_desc[:, :, 1] += len(heap)
     all_desc = np.concatenate([desc[:keep], new_desc])
     new_heap = heap + b"".join(blocks)

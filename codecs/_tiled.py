@@ -8,7 +8,7 @@ the descriptors only, so any heap order (and ``1PB`` descriptors) is accepted.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -34,16 +34,23 @@ def _pool_map(func, items: list) -> Iterator:
 
 
 def encode_tiles(
-    storage: list[np.ndarray], algorithms: list[str], tile_rows: int
+    storage: list[Callable[[slice], np.ndarray]],
+    nrows: int,
+    algorithms: list[str],
+    tile_rows: int,
 ) -> tuple[np.ndarray, list[bytes]]:
-    """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks)."""
-    nrows = len(storage[0]) if storage else 0
+    """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks).
+
+    ``storage[i](rows)`` gives column i's storage values of a slice of rows. Columns are
+    converted tile by tile: a tile of a structured array stays in cache while its columns
+    are taken out, where whole-column conversion streams the table from memory once per column.
+    """
     ntiles = -(-nrows // tile_rows)
     codecs = [ALGORITHMS[a]() for a in algorithms]
 
     def one_tile(t: int) -> list[bytes]:
         sl = slice(t * tile_rows, min((t + 1) * tile_rows, nrows))
-        return [c.encode(arr[sl].reshape(-1)) for c, arr in zip(codecs, storage, strict=True)]
+        return [c.encode(get(sl).reshape(-1)) for c, get in zip(codecs, storage, strict=True)]
 
     tiles = list(_pool_map(one_tile, list(range(ntiles))))
     blocks = [b for tile in tiles for b in tile]

@@ -140,9 +140,9 @@ def test_append_does_not_reencode_full_tiles(tmp_path, rng, helpers, monkeypatch
     encoded: list[int] = []
     real = tiled.encode_tiles
 
-    def spy(storage, algorithms, tile_rows):
-        encoded.append(len(storage[0]))
-        return real(storage, algorithms, tile_rows)
+    def spy(storage, nrows, algorithms, tile_rows):
+        encoded.append(nrows)
+        return real(storage, nrows, algorithms, tile_rows)
 
     monkeypatch.setattr("dvo.codecs._append.encode_tiles", spy)
     append_table(path, helpers.make_table(rng, 100, ["int32", "float64"]))
