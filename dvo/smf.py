@@ -210,6 +210,8 @@ def _hdus(buf: bytes) -> list[_Hdu]:
         raise _FitsError("not a FITS file: it does not start with SIMPLE")
     size, offset, out = len(buf), 0, []
     while offset < size:
+        if not buf[offset : offset + BLOCK].strip(b"\0 ") and not buf[offset:].strip(b"\0 "):
+            break  # blank or zero padding after the last HDU
         index = len(out)
         header, data_start = _parse_header(buf, offset, index)
         nbytes = _data_size(header, index)
@@ -647,8 +649,8 @@ def _gather(
             src = src[c.keep]
         if not cast and not _direct(src.dtype, dst):
             src = src.astype(np.float64)
-            if dst.kind in "iu":
-                src = np.nan_to_num(src)
+            if dst.kind in "iu":  # out-of-range casts differ between astype and setitem
+                src = np.nan_to_num(src).astype(dst)
         out[a:b] = src
 
 
