@@ -9,25 +9,41 @@ stdout (see :mod:`dvo.hosts.protocol`). Errors are structured messages, never tr
      "message": "...", "partitions": ["n0000/0007"]}
 
 Operations: ``scan`` (:func:`dvo.query.scan.scan_partition`, rows as Arrow), ``verify``
-(:func:`dvo.verify.verify_partition`, violations as JSON) and ``checksums`` (size and SHA-256
-of each partition file). Nothing from the request is executed or passed to a shell.
+(:func:`dvo.verify.verify_partition`, violations as JSON), ``checksums`` (size and SHA-256
+of each partition file); the calibration passes ``relphot_pass`` / ``relastro_pass`` (one
+partition's summary arrays: normal equations, per-image or per-chip sums, counts); the first
+phase of a calibration's write, ``relphot_prepare`` / ``relastro_prepare`` (the new partition
+files staged under ``.dvo/hosttx/<txid>/``, see :mod:`dvo.hosts.twophase`), and its second
+phase ``txn_commit`` / ``txn_abort``. The calibration tasks are fixed classes looked up by
+operation name; their parameters are arrays and numbers, each validated by the task's
+``from_request`` before any partition is read. Nothing from the request is executed or
+passed to a shell.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from importlib import import_module
 from pathlib import Path
 from typing import IO
 
 from dvo import layout
-from dvo.errors import DvoError
-from dvo.hosts.protocol import PROTOCOL, dvo_version, write_array, write_message
+from dvo.errors import CalibrationError, DvoError, HostError
+from dvo.hosts.protocol import PROTOCOL, dvo_version, write_array, write_arrays, write_message
 
 __all__ = ["main", "serve", "WorkerError"]
 
 MAX_REQUEST = 256 << 20
-OPS = ("scan", "verify", "checksums")
+#: calibration tasks by operation name: (module, class), never taken from a request
+TASKS = {
+    "relphot_pass": ("dvo.relphot.remote", "PassTask"),
+    "relphot_prepare": ("dvo.relphot.remote", "PrepareTask"),
+    "relastro_pass": ("dvo.relastro.remote", "PassTask"),
+    "relastro_prepare": ("dvo.relastro.remote", "PrepareTask"),
+}
+TXN_OPS = ("txn_commit", "txn_abort")
+OPS = ("scan", "verify", "checksums", *TASKS, *TXN_OPS)
 
 
 class WorkerError(DvoError):
@@ -119,23 +135,102 @@ def _summaries(out: IO[bytes], req: dict, root: Path, parts) -> None:
         write_message(out, {"type": "summary", "index": index, "data": task(str(root), index)})
 
 
-def serve(stdin: IO[bytes], out: IO[bytes]) -> int:
-    """Answer one request; returns the exit status (0, or 1 after an error message)."""
-    write_message(out, {"type": "hello", "version": dvo_version(), "protocol": PROTOCOL})
+def _arrays(out: IO[bytes], req: dict, root: Path, parts) -> None:
+    """A calibration task: one ``arrays`` summary per partition."""
+    from dvo.database import open_database
+
+    module, name = TASKS[req["op"]]
     try:
-        text = stdin.read(MAX_REQUEST + 1)
+        task = getattr(import_module(module), name).from_request(req)
+    except (HostError, CalibrationError, TypeError, ValueError, KeyError) as exc:
+        raise WorkerError("request", f"bad {req['op']} request ({exc})") from None
+    db = open_database(root)
+    stage = None
+    if getattr(task, "stages", False):
+        from dvo.hosts.twophase import HostStage
+
+        try:
+            stage = HostStage(root, req.get("txid"))
+        except HostError as exc:
+            raise WorkerError("request", str(exc)) from None
+    for index, pname in parts:
+        try:
+            result = task.remote(db, index, stage)
+        except DvoError as exc:
+            raise WorkerError("partition", str(exc), [pname]) from None
+        if result is None:
+            write_arrays(out, index, {"none": True}, {})
+        else:
+            write_arrays(out, index, *result)
+
+
+def _txn(out: IO[bytes], req: dict, root: Path, parts) -> None:
+    """Second phase of a host write: commit or abort what ``*_prepare`` staged."""
+    from dvo.hosts.twophase import abort_prepared, check_txid, commit_prepared
+
+    try:
+        txid = check_txid(req.get("txid"))
+    except HostError as exc:
+        raise WorkerError("request", str(exc)) from None
+    if req["op"] == "txn_abort":
+        abort_prepared(root, txid)
+        states = {index: "aborted" for index, _ in parts}
+    else:
+        try:
+            states = commit_prepared(root, txid, parts)
+        except HostError as exc:
+            raise WorkerError("partition", exc.reason, getattr(exc, "partitions", [])) from None
+    for index, _ in parts:
+        write_message(out, {"type": "summary", "index": index, "data": {"state": states[index]}})
+
+
+def serve(stdin: IO[bytes], out: IO[bytes]) -> int:
+    """Answer one request, or a session of framed requests (see :mod:`dvo.hosts.protocol`);
+    returns the exit status (0, or 1 after an error message)."""
+    from dvo.hosts.protocol import read_request
+
+    write_message(out, {"type": "hello", "version": dvo_version(), "protocol": PROTOCOL})
+    first = stdin.read(1)
+    if first != b"J":  # one request, up to the end of input
+        return _answer(lambda: first + stdin.read(MAX_REQUEST + 1 - len(first)), out)
+    status = 0
+    while first:
+        try:
+            text = read_request(stdin, MAX_REQUEST, first)
+        except HostError as exc:
+            _error(out, "request", exc.reason)
+            return 1
+        status = max(status, _answer(lambda t=text: t, out))
+        first = stdin.read(1)
+    return status
+
+
+def _error(out: IO[bytes], code: str, message: str, partitions: list | None = None) -> None:
+    write_message(out, {"type": "error", "code": code, "message": message,
+                        "partitions": partitions or []})  # fmt: skip
+
+
+def _answer(read, out: IO[bytes]) -> int:
+    """Answer the request ``read()`` returns; 0, or 1 after an error message."""
+    try:
+        text = read()
         if len(text) > MAX_REQUEST:
             raise WorkerError("request", "request too large")
         req, root, parts = parse_request(text)
-        (_scan if req["op"] == "scan" else _summaries)(out, req, root, parts)
+        op = req["op"]
+        if op == "scan":
+            _scan(out, req, root, parts)
+        elif op in TASKS:
+            _arrays(out, req, root, parts)
+        elif op in TXN_OPS:
+            _txn(out, req, root, parts)
+        else:
+            _summaries(out, req, root, parts)
     except WorkerError as exc:
-        write_message(out, {"type": "error", "code": exc.code, "message": exc.message,
-                            "partitions": exc.partitions})  # fmt: skip
+        _error(out, exc.code, exc.message, exc.partitions)
         return 1
     except (DvoError, OSError) as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        write_message(out, {"type": "error", "code": "internal", "message": message,
-                            "partitions": []})  # fmt: skip
+        _error(out, "internal", f"{type(exc).__name__}: {exc}")
         return 1
     write_message(out, {"type": "end"})
     return 0

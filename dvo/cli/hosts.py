@@ -1,4 +1,4 @@
-"""``dvo hosts list|assign|check|push|pull``: thin wrappers over :mod:`dvo.hosts`."""
+"""``dvo hosts list|assign|check|push|pull|resume``: thin wrappers over :mod:`dvo.hosts`."""
 
 from __future__ import annotations
 
@@ -131,3 +131,17 @@ def pull(catdir, known_hosts, trust_new_host_keys, timeout) -> None:
     db = open_database(catdir)
     n = run(db, _config(known_hosts, trust_new_host_keys, timeout), echo=click.echo)
     click.echo(f"{n} partitions pulled")
+
+
+@hosts.command()
+@catdir_option
+@ssh_options
+def resume(catdir, known_hosts, trust_new_host_keys, timeout) -> None:
+    """Finish a relphot/relastro write that some hosts did not confirm (see dvo verify)."""
+    from dvo.database import open_database
+    from dvo.hosts.twophase import resume_pending
+
+    db = open_database(catdir)
+    with db.writer(timeout=60):
+        n = resume_pending(db, _config(known_hosts, trust_new_host_keys, timeout))
+    click.echo(f"{n} partition copies committed" if n else "no host write pending")

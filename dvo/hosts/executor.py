@@ -27,7 +27,7 @@ import numpy as np
 
 from dvo.errors import HostError, QueryError
 from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT
-from dvo.hosts.ssh import SshConfig, call, connect
+from dvo.hosts.ssh import SshConfig, connect
 from dvo.hosts.table import Host, hosts_by_id
 
 __all__ = [
@@ -37,6 +37,8 @@ __all__ = [
     "uses_hosts",
     "host_executor",
     "host_options",
+    "pushed_partitions",
+    "ArrayReply",
 ]
 
 _OPTIONS: contextvars.ContextVar[SshConfig | None] = contextvars.ContextVar(
@@ -57,6 +59,27 @@ def uses_hosts(skytable, indices) -> bool:
     idx = np.asarray(indices, np.int64)
     on_host = (skytable.host_id[idx] != 0) & ((skytable.host_flags[idx] & DATA_ON_TGT) != 0)
     return bool(np.any(on_host))
+
+
+def pushed_partitions(catdir, skytable, indices, executor=None) -> list[int]:
+    """The partitions among ``indices`` that are read and written on their hosts: pushed
+    (``DATA_ON_TGT``) and unchanged here since the push (the others are warned about with
+    :class:`~dvo.hosts.manifest.StaleHostWarning` and stay local)."""
+    from dvo.hosts.manifest import StaleHostWarning, changed_since_push, read_manifest
+
+    st = skytable
+    remote = [int(i) for i in indices if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
+    if not remote:
+        return []
+    manifest = read_manifest(catdir)
+    stale = set(changed_since_push(catdir, [str(st.name[i]) for i in remote], manifest))
+    if stale:
+        if executor is not None:
+            executor.read_locally = sorted(stale)
+        names = ", ".join(sorted(stale))
+        message = f"partitions changed here since dvo hosts push, read locally: {names}"
+        warnings.warn(message, StaleHostWarning, stacklevel=3)
+    return [i for i in remote if str(st.name[i]) not in stale]
 
 
 @contextmanager
@@ -92,10 +115,13 @@ def host_executor(db, indices: Sequence[int]) -> HostExecutor | None:
 
 
 class _Clients:
-    """One SSH connection per host, opened on first use and replaced after a failure."""
+    """One SSH connection per host, opened on first use and replaced after a failure, and
+    the idle worker sessions (:class:`~dvo.hosts.ssh.Session`) on it, reused by later
+    requests."""
 
     def __init__(self, cfg: SshConfig) -> None:
         self.cfg, self.lock, self.clients = cfg, threading.Lock(), {}
+        self.idle: dict[int, list] = {}
 
     def get(self, host: Host):
         with self.lock:
@@ -105,15 +131,44 @@ class _Clients:
                 client = self.clients[host.id] = connect(host, self.cfg)
             return client
 
+    def session(self, host: Host):
+        """An idle session on ``host``, or a new one."""
+        from dvo.hosts.ssh import Session
+
+        with self.lock:
+            idle = self.idle.get(host.id, [])
+            while idle:
+                session = idle.pop()
+                if session.usable:
+                    return session
+                session.close()
+        return Session(self.get(host), host, self.cfg)
+
+    def release(self, host: Host, session) -> None:
+        """Keep a session whose last reply was read to its end; close any other."""
+        if session.usable:
+            with self.lock:
+                if host.id in self.clients:
+                    self.idle.setdefault(host.id, []).append(session)
+                    return
+        session.close()
+
     def drop(self, host: Host) -> None:
         with self.lock:
             client = self.clients.pop(host.id, None)
+            sessions = self.idle.pop(host.id, [])
+        for session in sessions:
+            session.close()
         if client is not None:
             client.close()
 
     def close(self) -> None:
         with self.lock:
             clients, self.clients = list(self.clients.values()), {}
+            sessions = [x for v in self.idle.values() for x in v]
+            self.idle = {}
+        for session in sessions:
+            session.close()
         for client in clients:
             client.close()
 
@@ -139,6 +194,7 @@ class HostExecutor:
         self.sec_names = tuple(db.photcodes.sec_names)
         self.hosts = hosts_by_id(read_host_table(db.catdir) if hosts is None else hosts)
         self.cfg = config or SshConfig()
+        self._shared: _Clients | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -184,18 +240,38 @@ class HostExecutor:
 
     def _request(self, clients: _Clients, host: Host, todo: list[int], task, via=None) -> None:
         """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
-        from dvo.hosts.protocol import decode_array
-
         names = {i: str(self.skytable.name[i]) for i in todo}
         op, params = _remote_op(task)
         message = {"op": op, "catdir": host.path, **params,
                    "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
-        dtype, pending = self._dtype(task), None
-        for kind, payload in call(clients.get(host), host, message, self.cfg):
+        dtype = self._dtype(task)
+        arrays = ArrayReply(task) if getattr(task, "reply", None) == "arrays" else None
+        session = clients.session(host)
+        try:
+            self._replies(session.request(message), host, todo, dtype, arrays, via)
+        finally:
+            clients.release(host, session)
+
+    def _replies(self, frames, host: Host, todo: list[int], dtype, arrays, via) -> None:
+        """Deliver the partitions of one reply (see :meth:`_request`)."""
+        from dvo.hosts.protocol import decode_array
+
+        pending = None
+        for kind, payload in frames:
             if self._cancel.is_set():
                 return
             index = payload.get("index") if kind == b"J" else None
-            if kind == b"J" and payload["type"] == "result" and index in todo and dtype is not None:
+            if arrays is not None:
+                try:
+                    done = arrays.feed(kind, payload, todo)
+                except HostError as exc:
+                    raise HostError(exc.reason, host=host.label) from None
+                if done is not None:
+                    self._deliver(done[0], done[1], via)
+                    todo.remove(done[0])
+            elif (
+                kind == b"J" and payload["type"] == "result" and index in todo and dtype is not None
+            ):
                 pending = int(index)
             elif kind == b"J" and payload["type"] == "summary" and index in todo and dtype is None:
                 self._deliver(int(index), payload.get("data"), via)
@@ -250,18 +326,8 @@ class HostExecutor:
     # ------------------------------------------------------------------ map
     def _remote_tasks(self, catdir: str, tasks: list) -> list:
         """Tasks whose partition is pushed and unchanged here since the push."""
-        from dvo.hosts.manifest import StaleHostWarning, changed_since_push, read_manifest
-
-        st = self.skytable
-        remote = [(i, t) for i, t in tasks if st.host_id[i] and st.host_flags[i] & DATA_ON_TGT]
-        manifest = read_manifest(catdir)
-        stale = set(changed_since_push(catdir, [str(st.name[i]) for i, _ in remote], manifest))
-        if stale:
-            self.read_locally = sorted(stale)
-            names = ", ".join(sorted(stale))
-            message = f"partitions changed here since dvo hosts push, read locally: {names}"
-            warnings.warn(message, StaleHostWarning, stacklevel=3)
-        return [(i, t) for i, t in remote if str(st.name[i]) not in stale]
+        remote = set(pushed_partitions(catdir, self.skytable, [i for i, _ in tasks], self))
+        return [(i, t) for i, t in tasks if i in remote]
 
     def _groups(self, remote: list[tuple[int, object]]) -> list[tuple[Host, list[int], object]]:
         by_host: dict[int, list[int]] = {}
@@ -295,7 +361,8 @@ class HostExecutor:
         if len({id(t) for _, t in remote}) > 1:
             raise QueryError("partition hosts run one task per map")
         groups = self._groups(remote)
-        clients = _Clients(self.cfg)
+        clients = self._shared or _Clients(self.cfg)
+        completed = False
         per_host: dict[int, threading.Semaphore] = {}
         pool = ThreadPoolExecutor(max(1, min(len(groups), 4 * max(1, len(self.hosts)))))
 
@@ -324,10 +391,33 @@ class HostExecutor:
                 if result is not _MISSING:
                     yield index, result
             self._report_missing()
+            completed = True
         finally:
             self._cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            clients.close()
+            if clients is not self._shared:
+                pool.shutdown(wait=False, cancel_futures=True)
+                clients.close()
+            else:  # sessions stay open for the next map, unless this one was cut short
+                if not completed:
+                    clients.close()
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def sessions(self) -> _Clients | None:
+        """The connections kept open by :meth:`keep_sessions` (None outside it)."""
+        return self._shared
+
+    @contextmanager
+    def keep_sessions(self):
+        """Keep connections and worker sessions open across the maps run inside the block
+        (an iterative calibration: one worker process per host and connection for the whole
+        run instead of one per pass)."""
+        self._shared = _Clients(self.cfg)
+        try:
+            yield self
+        finally:
+            shared, self._shared = self._shared, None
+            shared.close()
 
     def _wait(self, index: int):
         with self._cond:
@@ -368,9 +458,58 @@ def _remote_op(task) -> tuple[str, dict]:
     import dataclasses
 
     from dvo.query.execute import ScanTask
+    from dvo.remote import OPS
 
     if isinstance(task, ScanTask):
         return "scan", {"request": dataclasses.asdict(task.request)}
-    if getattr(task, "op", None) in ("verify", "checksums"):
+    if getattr(task, "op", None) in OPS and callable(getattr(task, "params", None)):
         return task.op, task.params()
     raise QueryError(f"{type(task).__name__} tasks cannot run on partition hosts")
+
+
+class ArrayReply:
+    """Collects one partition's ``arrays`` message and its Arrow frames (see
+    :func:`dvo.hosts.protocol.write_arrays`) and decodes them as the task expects.
+
+    The task names every array it expects with its dtype and rank (``task.expect``); the
+    worker's shapes are checked against the data, the values cast to the expected dtype, and
+    ``task.decode(index, meta, arrays)`` validates the rest (index ranges, sizes) and builds the
+    result. Nothing else is accepted.
+    """
+
+    def __init__(self, task) -> None:
+        self.task, self.header, self.arrays = task, None, {}
+
+    def feed(self, kind: bytes, payload, todo: list[int]) -> tuple[int, object] | None:
+        """Take one frame; returns ``(index, result)`` when a partition is complete."""
+        from dvo.hosts.protocol import decode_ndarray
+
+        if self.header is None:
+            if kind != b"J" or payload.get("type") != "arrays" or payload.get("index") not in todo:
+                raise HostError("worker sent an unexpected message")
+            specs, meta = payload.get("arrays"), payload.get("meta")
+            if isinstance(meta, dict) and meta.get("none") is True and specs == []:
+                return int(payload["index"]), None  # nothing to sum in this partition
+            names = [s.get("name") if isinstance(s, dict) else None for s in specs or [0]]
+            if not isinstance(specs, list) or names != list(self.task.expect):
+                raise HostError("worker sent other arrays than expected")
+            self.header, self.arrays = payload, {}
+            return None
+        if kind != b"A":
+            raise HostError("worker sent an unexpected message")
+        name = list(self.task.expect)[len(self.arrays)]
+        dtype, ndim = self.task.expect[name]
+        shape = self.header["arrays"][len(self.arrays)].get("shape")
+        if not isinstance(shape, list) or len(shape) != ndim:
+            raise HostError(f"worker sent {name} with a wrong rank")
+        self.arrays[name] = decode_ndarray(payload, dtype, shape)
+        return self._done() if len(self.arrays) == len(self.task.expect) else None
+
+    def _done(self) -> tuple[int, object]:
+        header, arrays = self.header, self.arrays
+        self.header, self.arrays = None, {}
+        meta = header.get("meta")
+        if not isinstance(meta, dict):
+            raise HostError("worker sent a summary without meta")
+        index = int(header["index"])
+        return index, self.task.decode(index, meta, arrays)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -25,7 +26,7 @@ from dvo.errors import HostError
 from dvo.hosts.protocol import PROTOCOL, dvo_version, read_frame
 from dvo.hosts.table import Host
 
-__all__ = ["SshConfig", "connect", "remote_command", "call"]
+__all__ = ["SshConfig", "connect", "remote_command", "call", "Session"]
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ def call(client, host: Host, message: dict, cfg: SshConfig) -> Iterator[tuple[by
         chan.close()
 
 
-def _frames(stream, chan, host: Host) -> Iterator[tuple[bytes, Any]]:
+def _hello(stream, chan, host: Host) -> None:
     try:
         kind, hello = read_frame(stream)
     except HostError as exc:
@@ -165,6 +166,15 @@ def _frames(stream, chan, host: Host) -> Iterator[tuple[bytes, Any]]:
     if hello.get("version") != dvo_version() or hello.get("protocol") != PROTOCOL:
         raise HostError(f"runs dvo {hello.get('version')!s:.40}, this is dvo {dvo_version()}",
                         host=host.label)  # fmt: skip
+
+
+def _frames(stream, chan, host: Host) -> Iterator[tuple[bytes, Any]]:
+    _hello(stream, chan, host)
+    yield from _replies(stream, chan, host)
+
+
+def _replies(stream, chan, host: Host) -> Iterator[tuple[bytes, Any]]:
+    """The frames of one reply, up to its ``end`` (an ``error`` message is raised)."""
     while True:
         try:
             kind, payload = read_frame(stream)
@@ -178,3 +188,72 @@ def _frames(stream, chan, host: Host) -> Iterator[tuple[bytes, Any]]:
             err.partitions = [str(p) for p in payload.get("partitions") or []][:20]
             raise err
         yield kind, payload
+
+
+class Session:
+    """One worker on a host answering several requests in turn, over one SSH channel.
+
+    Requests are framed (``J`` + length + JSON) instead of ending at EOF, so the worker
+    process, its imports and compiled kernels serve a whole calibration run (each pass is one
+    request). A session whose reply was not read to its end is out of step: it is closed,
+    never reused (:attr:`usable`).
+
+    Raises
+    ------
+    HostError
+        As :func:`call`.
+    """
+
+    def __init__(self, client, host: Host, cfg: SshConfig) -> None:
+        import paramiko
+
+        self.host, self.cfg, self.usable = host, cfg, False
+        try:
+            self.chan = client.get_transport().open_session(timeout=cfg.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
+            raise HostError(f"cannot open a session ({_one_line(exc)})", host=host.label) from None
+        try:
+            self.chan.settimeout(cfg.command_timeout)
+            self.chan.exec_command(remote_command(host))
+            self.stream = self.chan.makefile("rb")
+            _hello(self.stream, self.chan, host)
+        except TimeoutError:
+            self.close()
+            raise HostError(
+                f"no answer within {cfg.command_timeout:g} s", host=host.label
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise HostError(f"connection lost ({_one_line(exc)})", host=host.label) from None
+        except HostError:
+            self.close()
+            raise
+        self.usable = True
+
+    def request(self, message: dict) -> Iterator[tuple[bytes, Any]]:
+        """Send one request; yields its reply's frames (the session is reusable once the
+        reply was read to its end)."""
+        import paramiko
+
+        from dvo.hosts.protocol import frame
+
+        if not self.usable:
+            raise HostError("session is closed", host=self.host.label)
+        self.usable = False
+        body = json.dumps({**message, "version": dvo_version(), "protocol": PROTOCOL}).encode()
+        try:
+            self.chan.sendall(frame(b"J", body))
+            yield from _replies(self.stream, self.chan, self.host)
+        except TimeoutError:
+            raise HostError(f"no answer within {self.cfg.command_timeout:g} s",
+                            host=self.host.label) from None  # fmt: skip
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise HostError(f"connection lost ({_one_line(exc)})", host=self.host.label) from None
+        self.usable = True
+
+    def close(self) -> None:
+        """End the worker (it exits at end of input) and the channel."""
+        self.usable = False
+        with contextlib.suppress(Exception):  # a dead channel cannot be shut down
+            self.chan.shutdown_write()
+        self.chan.close()

@@ -9,6 +9,10 @@
 - **pull** downloads each pushed partition from its host (or backup) into a transaction,
   checks the checksums the worker reports, and commits the files together with a SkyTable that
   marks them local again.
+- Partitions rewritten on their hosts by relphot or relastro (:mod:`dvo.hosts.twophase`) are
+  newer there than here: check compares them with the checksums recorded by that write, push
+  refuses to overwrite them (pull first), and both push and pull refuse to run while a host
+  write is pending (``dvo hosts resume``).
 - **check** connects to each host, compares versions (the worker's hello) and the checksums of
   every partition the SkyTable says it holds with the local copies.
 
@@ -30,6 +34,7 @@ from dvo.hosts.manifest import file_stamps
 from dvo.hosts.ssh import SshConfig, call, connect
 from dvo.hosts.table import Host, hosts_by_id, read_host_table
 from dvo.hosts.tasks import file_checksums
+from dvo.hosts.twophase import RECORD
 
 __all__ = ["check_hosts", "push", "pull"]
 
@@ -58,8 +63,32 @@ def remote_checksums(client, host: Host, names: dict[int, str], cfg: SshConfig) 
 
 
 def _compare(db, names: dict[int, str], remote: dict) -> list[str]:
-    """Partitions whose remote files differ from the local ones (missing counts as differing)."""
-    return [name for i, name in names.items() if remote.get(i) != file_checksums(db.catdir, name)]
+    """Partitions whose remote files differ from what they should hold: the local files, or,
+    for partitions rewritten on their hosts (relphot, relastro), the checksums recorded then
+    (missing counts as differing)."""
+    from dvo.hosts.twophase import read_record
+
+    newer = read_record(db.catdir)["rewritten"]
+    return [
+        name
+        for i, name in names.items()
+        if remote.get(i) != (newer.get(name) or file_checksums(db.catdir, name))
+    ]
+
+
+def _refuse_if_hosts_newer(db, what: str) -> None:
+    """Host copies newer than the local files must not be overwritten (push) and an
+    unfinished host write must be finished first (push, pull)."""
+    from dvo.hosts.twophase import read_record
+
+    record = read_record(db.catdir)
+    if record["pending"]:
+        raise HostError(f"a host write is pending; run dvo hosts resume before {what}")
+    if record["rewritten"] and what == "push":
+        raise HostError(
+            f"{len(record['rewritten'])} partitions were rewritten on their hosts and are newer "
+            "than the local files; run dvo hosts pull first"
+        )
 
 
 def _sftp_mkdirs(sftp, path: PurePosixPath) -> None:
@@ -118,6 +147,7 @@ def push(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
     hosts = read_host_table(db.catdir)
     tag = uuid.uuid4().hex[:8]
     with db.writer(timeout=60):
+        _refuse_if_hosts_newer(db, "push")
         bad: list[str] = []
         for host in hosts:
             indices = _holdings(db, host.id, pushed_only=False)
@@ -196,6 +226,7 @@ def pull(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
     idx = db.populated()
     pushed = idx[(st.host_id[idx] > 0) & ((st.host_flags[idx] & DATA_ON_TGT) != 0)]
     with db.writer(timeout=60), Transaction(db.catdir) as tx:
+        _refuse_if_hosts_newer(db, "pull")
         for hid in np.unique(st.host_id[pushed]):
             host = hosts.get(int(hid))
             if host is None:
@@ -210,5 +241,7 @@ def pull(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
             echo(f"host {host.label}: {int((st.host_id[pushed] == hid).sum())} partitions pulled")
         st.with_hosts(None, None, np.zeros(len(st), np.uint8)).write(tx.stage(layout.SKYTABLE))
         tx.stage(layout.HOSTMANIFEST).write_text("{}")
+        if (db.catdir / RECORD).exists():  # the local files are the newest copies again
+            tx.stage(RECORD).write_text(json.dumps({"pending": None, "rewritten": {}}))
     db.__dict__.pop("skytable", None)
     return len(pushed)

@@ -27,7 +27,7 @@ import numpy as np
 from dvo.errors import CalibrationError
 from dvo.photcodes import Photcodes, PhotType
 
-__all__ = ["ZeroPoints", "Pin", "Options", "Model", "build_model", "MAP_GRID"]
+__all__ = ["ZeroPoints", "Pin", "Options", "Model", "build_model", "image_index", "MAP_GRID"]
 
 MAP_GRID = 4  # residual-map cells per chip axis in the report
 
@@ -131,11 +131,7 @@ class Model:
 
     def image_index(self, image_id: np.ndarray) -> np.ndarray:
         """Index of each IMAGE_ID among the chip images (-1 when not a chip image)."""
-        ids = np.asarray(image_id, np.int64)
-        if self.n_images == 0:
-            return np.full(len(ids), -1, np.int64)
-        pos = np.clip(np.searchsorted(self.image_id, ids), 0, self.n_images - 1)
-        return np.where(self.image_id[pos] == ids, pos, -1)
+        return image_index(self.image_id, image_id)
 
     def izcol(self) -> np.ndarray:
         """Own zero-point column per image, -1 where the night model applies (kernel input)."""
@@ -156,6 +152,21 @@ class Model:
         cnt = np.bincount(self.zcol, minlength=self.n_zp)
         theta[: self.n_zp] = sums / np.maximum(cnt, 1)
         return theta
+
+
+def image_index(sorted_ids: np.ndarray, image_id: np.ndarray) -> np.ndarray:
+    """Index of each IMAGE_ID in the sorted ``sorted_ids`` (-1 when absent).
+
+    Examples
+    --------
+    >>> image_index(np.array([3, 5, 9]), np.array([5, 4, 9])).tolist()
+    [1, -1, 2]
+    """
+    ids = np.asarray(image_id, np.int64)
+    if len(sorted_ids) == 0:
+        return np.full(len(ids), -1, np.int64)
+    pos = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == ids, pos, -1)
 
 
 def _nights(mjd: np.ndarray, gap: float) -> np.ndarray:

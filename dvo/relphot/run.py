@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,12 +13,15 @@ import numpy as np
 from dvo.flags import ImageFlags
 
 from . import _kernels as kern
-from .accumulate import PassResult, partitions, run_pass
+from .accumulate import PassModel, PassResult, PassState, merge_sums, read_partition_sums
 from .images import classify, free_cloudy_exposures, image_stats, leaf_update
 from .model import Model, Options, build_model
 from .solve import Groups, image_groups, solve_system
 
-__all__ = ["Solution", "solve", "iterate"]
+__all__ = ["Solution", "solve", "iterate", "Runner", "local_runner"]
+
+#: Runs one pass over every partition: ``runner(PassModel, PassState) -> PassResult``.
+Runner = Callable[[PassModel, PassState], PassResult]
 
 log = logging.getLogger("dvo.relphot")
 
@@ -56,7 +60,22 @@ class Solution:
         return self.theta[self.model.flat_slice()].reshape(n, g, g)
 
 
-def iterate(source, model: Model) -> tuple[np.ndarray, np.ndarray, Groups, list[dict]]:
+def local_runner(db) -> Runner:
+    """A pass over the local partition files of ``db``, summed in SkyTable order."""
+
+    def run(pm: PassModel, st: PassState) -> PassResult:
+        sums = (read_partition_sums(db, int(i), pm, st) for i in db.populated())
+        return merge_sums(sums, pm, st.accumulate)
+
+    return run
+
+
+def _pass(runner: Runner, model: Model, theta, fit, igroup, *, robust: bool, accumulate: bool):
+    st = PassState(theta, np.asarray(fit, bool), np.asarray(igroup, np.int64), robust, accumulate)
+    return runner(PassModel.of(model), st)
+
+
+def iterate(runner: Runner, model: Model) -> tuple[np.ndarray, np.ndarray, Groups, list[dict]]:
     """Alternate passes and solves until the parameters and image flags settle.
 
     Returns (theta, fit mask, groups, per-iteration history).
@@ -68,7 +87,7 @@ def iterate(source, model: Model) -> tuple[np.ndarray, np.ndarray, Groups, list[
     groups, history = None, []
     for it in range(1, o.iterations + 1):
         t0 = time.perf_counter()
-        res = run_pass(source, model, theta, fit, igroup, robust=it > 1, accumulate=True)
+        res = _pass(runner, model, theta, fit, igroup, robust=it > 1, accumulate=True)
         changed = 0
         if it > 1:
             st = image_stats(res.istat)
@@ -109,17 +128,17 @@ def _history_row(it, res, info, delta, changed, fit, groups, t0) -> dict:
     }
 
 
-def solve(db, options: Options) -> Solution:
-    """Run the whole calibration of ``db`` (no writes)."""
+def solve(db, options: Options, runner: Runner | None = None) -> Solution:
+    """Run the whole calibration of ``db`` (no writes).
+
+    ``runner`` runs each pass (default :func:`local_runner`; partition hosts pass theirs).
+    """
     t0 = time.perf_counter()
     model = build_model(db.images(), db.photcodes, options)
-
-    def source():
-        return partitions(db, model)
-
-    theta, fit, groups, history = iterate(source, model)
+    runner = runner or local_runner(db)
+    theta, fit, groups, history = iterate(runner, model)
     igroup = np.where(fit, image_groups(model, groups.label), -1)
-    final = run_pass(source, model, theta, fit, igroup, robust=True, accumulate=False)
+    final = _pass(runner, model, theta, fit, igroup, robust=True, accumulate=False)
     leaf_update(model, theta, final.istat, fit)
     st = image_stats(final.istat)
     few, poor = classify(model, st, theta)
