@@ -305,12 +305,12 @@ def _table(buf: bytes, hdu: _Hdu, label: str, wanted: tuple[str, ...], path: Pat
     if _int_key(h, "NAXIS", hdu.index) != 2:
         raise _FitsError(f"{label} has NAXIS other than 2")
     row_bytes, nrows = _int_key(h, "NAXIS1", hdu.index), _int_key(h, "NAXIS2", hdu.index)
-    layout = _layout(
-        tuple(h.raw.get(f"{k}{i}") for i in _fields(h, hdu) for k in ("TTYPE", "TFORM"))
-    )
-    if layout[-1] > row_bytes:
-        raise _FitsError(f"{label}: columns need {layout[-1]} bytes per row, NAXIS1 is {row_bytes}")
-    positions = layout[0]
+    tfields = _int_key(h, "TFIELDS", hdu.index)
+    if not 0 <= tfields <= 999:
+        raise _FitsError(f"{label} has invalid TFIELDS={tfields}")
+    positions, width = _layout(tuple(map(h.raw.get, _column_keys(tfields))))
+    if width > row_bytes:
+        raise _FitsError(f"{label}: columns need {width} bytes per row, NAXIS1 is {row_bytes}")
     names, formats, offsets, unsigned = [], [], [], []
     for name in wanted:
         if name not in positions:
@@ -335,12 +335,8 @@ def _table(buf: bytes, hdu: _Hdu, label: str, wanted: tuple[str, ...], path: Pat
         names.append(name)
         formats.append(dtype)
         offsets.append(offset)
-    rec = np.frombuffer(
-        buf,
-        np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": row_bytes}),
-        count=nrows,
-        offset=hdu.data_start,
-    )
+    dtype = _record(tuple(names), tuple(formats), tuple(offsets), row_bytes)
+    rec = np.frombuffer(buf, dtype, count=nrows, offset=hdu.data_start)
     columns = {name: rec[name] for name in names}
     for name in unsigned:  # flip the sign bit (fitsio adds TZERO in the stored type)
         col = columns[name]
@@ -352,11 +348,16 @@ def _table(buf: bytes, hdu: _Hdu, label: str, wanted: tuple[str, ...], path: Pat
     return _Table(nrows, columns, set(positions))
 
 
-def _fields(h: _Header, hdu: _Hdu) -> range:
-    n = _int_key(h, "TFIELDS", hdu.index)
-    if not 0 <= n <= 999:
-        raise _FitsError(f"HDU {hdu.index} has invalid TFIELDS={n}")
-    return range(1, n + 1)
+@lru_cache(maxsize=16)
+def _column_keys(tfields: int) -> tuple[str, ...]:
+    """TTYPE1, TFORM1, TTYPE2, ... for ``tfields`` columns."""
+    return tuple(f"{k}{i}" for i in range(1, tfields + 1) for k in ("TTYPE", "TFORM"))
+
+
+@lru_cache(maxsize=64)
+def _record(names: tuple, formats: tuple, offsets: tuple, itemsize: int) -> np.dtype:
+    """A row dtype with only the given fields."""
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
 
 
 @lru_cache(maxsize=64)
@@ -525,7 +526,7 @@ def _assemble(path: Path, exp: dict, parts: list[_Chip], photcodes: Photcodes) -
     for c in parts:
         c.lo, c.hi = n, n + c.table.nrows
         n = c.hi
-    measure = np.empty(n, MEASURE.dtype)
+    measure, row = np.empty(n, MEASURE.dtype), _measure_row(exp)
     nkept, start = 0, 0
     while start < len(parts):  # blocks of whole chips: their rows stay in cache meanwhile
         stop = start + 1
@@ -534,7 +535,7 @@ def _assemble(path: Path, exp: dict, parts: list[_Chip], photcodes: Photcodes) -
         block = parts[start:stop]
         ra, dec, inst = _keep(block, nkept, path)
         m = measure[nkept : block[-1].khi]
-        _measures(block, m, exp, images[1 + start : 1 + stop], ra, dec, inst)
+        _measures(block, m, row, images[1 + start : 1 + stop], exp["EXPTIME"], ra, dec, inst)
         nkept, start = block[-1].khi, stop
     images["NSTAR"][0] = nkept
     kept = np.array([c.khi - c.klo for c in parts], np.int64)
@@ -730,94 +731,82 @@ def _angle16(values: np.ndarray) -> np.ndarray:
     return (values * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
 
 
+def _measure_row(exp: dict) -> np.ndarray:
+    """A Measure row holding the fill values and the exposure's constants."""
+    row = _template(MEASURE).copy()
+    row["AIRMASS"] = exp["AIRMASS"]
+    row["M_TIME"] = 2.5 * np.log10(exp["EXPTIME"])
+    row["TIME"], row["TIME_MSEC"] = mjd_to_time(exp["MJD-OBS"])
+    for name in ("X_OFF_KH", "Y_OFF_KH", "X_OFF_DCR", "Y_OFF_DCR", "X_OFF_CAM", "Y_OFF_CAM"):
+        row[name] = 0.0
+    row["M_FLAT"] = 0.0
+    return row
+
+
 def _measures(
     parts: list[_Chip],
     m: np.ndarray,
-    exp: dict,
+    row: np.ndarray,
     images: np.ndarray,
+    t: float,
     ra: np.ndarray,
     dec: np.ndarray,
     inst: np.ndarray,
 ) -> None:
-    """Fill the Measure rows ``m`` of the kept detections of consecutive chips ``parts``
-    (whose Image rows are ``images``; ``ra``, ``dec``, ``inst`` from :func:`_keep`)."""
-    n, t = len(m), exp["EXPTIME"]
-    filled = set()
+    """Fill the Measure rows ``m`` of the kept detections of consecutive chips ``parts``.
+
+    ``row`` is from :func:`_measure_row`, ``images`` the chips' Image rows, ``t`` EXPTIME and
+    ``ra``, ``dec``, ``inst`` from :func:`_keep`.
+    """
+    n = len(m)
+    m.view(np.uint8).reshape(n, m.dtype.itemsize)[:] = row.view(np.uint8)
 
     def f8(name: str, fill: float = np.nan) -> np.ndarray:
         out = np.empty(n)
         _gather(parts, name, out, fill)
         return out
 
-    def put(name: str, values) -> None:
-        m[name] = values
-        filled.add(name)
-
-    def copy(dst: str, src: str, fill) -> None:
-        _gather(parts, src, m[dst], fill)
-        filled.add(dst)
-
     counts = np.array([c.khi - c.klo for c in parts], np.int64)
     with np.errstate(all="ignore"):
-        put("RA", _mod360(ra))
-        put("DEC", dec)
-        put("MAG", stored_mag(inst, t))
-        copy("MAG_ERR", "PSF_INST_MAG_SIG", np.nan)
-        put("M_APER", stored_mag(f8("AP_MAG"), t))
+        m["RA"], m["DEC"] = _mod360(ra), dec
+        m["MAG"] = stored_mag(inst, t)
+        _gather(parts, "PSF_INST_MAG_SIG", m["MAG_ERR"], np.nan)
+        m["M_APER"] = stored_mag(f8("AP_MAG"), t)
         ap_flux, ap_err = f8("AP_FLUX"), f8("AP_FLUX_SIG")
-        put("M_APER_ERR", MAG_PER_FLUX * ap_err / ap_flux)
+        m["M_APER_ERR"] = MAG_PER_FLUX * ap_err / ap_flux
         kron, kron_err = f8("KRON_FLUX"), f8("KRON_FLUX_ERR")
-        put("M_KRON", stored_mag(-2.5 * np.log10(kron), t))
-        put("M_KRON_ERR", MAG_PER_FLUX * kron_err / kron)
-        put("M_TIME", 2.5 * np.log10(t))
-        put("FLUX_PSF", f8("PSF_INST_FLUX") / t)
-        put("FLUX_PSF_ERR", f8("PSF_INST_FLUX_SIG") / t)
-        put("FLUX_KRON", kron / t)
-        put("FLUX_KRON_ERR", kron_err / t)
-        put("FLUX_AP", ap_flux / t)
-        put("FLUX_AP_ERR", ap_err / t)
-        put("AIRMASS", exp["AIRMASS"])
-        copy("X_CCD", "X_PSF", np.nan)
-        copy("Y_CCD", "Y_PSF", np.nan)
-        put("X_FIX", m["X_CCD"])
-        put("Y_FIX", m["Y_CCD"])
-        for name in ("X_OFF_KH", "Y_OFF_KH", "X_OFF_DCR", "Y_OFF_DCR", "X_OFF_CAM", "Y_OFF_CAM"):
-            put(name, 0.0)
-        put("M_FLAT", 0.0)
-        mcal = np.repeat(images["MCAL_PSF"], counts)
-        put("MCAL_PSF", mcal)
-        put("MCAL_APER", mcal)
-        put("MAG_CAL_ERR", np.repeat(images["DMCAL"], counts))
-        put("SKY_FLUX", f8("SKY") / t)
-        put("SKY_FLUX_ERR", f8("SKY_SIGMA") / t)
-        seconds, msec = mjd_to_time(exp["MJD-OBS"])
-        put("TIME", seconds)
-        put("TIME_MSEC", msec)
+        m["M_KRON"] = stored_mag(-2.5 * np.log10(kron), t)
+        m["M_KRON_ERR"] = MAG_PER_FLUX * kron_err / kron
+        m["FLUX_PSF"] = f8("PSF_INST_FLUX") / t
+        m["FLUX_PSF_ERR"] = f8("PSF_INST_FLUX_SIG") / t
+        m["FLUX_KRON"], m["FLUX_KRON_ERR"] = kron / t, kron_err / t
+        m["FLUX_AP"], m["FLUX_AP_ERR"] = ap_flux / t, ap_err / t
+        _gather(parts, "X_PSF", m["X_CCD"], np.nan)
+        _gather(parts, "Y_PSF", m["Y_CCD"], np.nan)
+        m["X_FIX"], m["Y_FIX"] = m["X_CCD"], m["Y_CCD"]
+        m["MCAL_PSF"] = m["MCAL_APER"] = np.repeat(images["MCAL_PSF"], counts)
+        m["MAG_CAL_ERR"] = np.repeat(images["DMCAL"], counts)
+        m["SKY_FLUX"], m["SKY_FLUX_ERR"] = f8("SKY") / t, f8("SKY_SIGMA") / t
         _gather(parts, "IPP_IDET", m["DET_ID"], 0, cast=True)
-        filled.add("DET_ID")
-        copy("PSF_QF", "PSF_QF", np.nan)
-        copy("PSF_QF_PEFECT", "PSF_QF_PERFECT", np.nan)
-        copy("PSF_CHISQ", "PSF_CHISQ", np.nan)
-        copy("EXT_NSIGMA", "EXT_NSIGMA", np.nan)
-        copy("PSF_NDOF", "PSF_NDOF", 0)
-        copy("PSF_NPIX", "PSF_NPIX", 0)
-        put("FWHM_MAJOR", _centi(f8("PSF_FWHM_MAJ")))
-        put("FWHM_MINOR", _centi(f8("PSF_FWHM_MIN")))
-        put("PSF_THETA", _angle16(f8("PSF_THETA", 0.0)))
+        _gather(parts, "PSF_QF", m["PSF_QF"], np.nan)
+        _gather(parts, "PSF_QF_PERFECT", m["PSF_QF_PEFECT"], np.nan)
+        _gather(parts, "PSF_CHISQ", m["PSF_CHISQ"], np.nan)
+        _gather(parts, "EXT_NSIGMA", m["EXT_NSIGMA"], np.nan)
+        _gather(parts, "PSF_NDOF", m["PSF_NDOF"], 0)
+        _gather(parts, "PSF_NPIX", m["PSF_NPIX"], 0)
+        m["FWHM_MAJOR"] = _centi(f8("PSF_FWHM_MAJ"))
+        m["FWHM_MINOR"] = _centi(f8("PSF_FWHM_MIN"))
+        m["PSF_THETA"] = _angle16(f8("PSF_THETA", 0.0))
         for src, dst in (("MOMENTS_XX", "MXX"), ("MOMENTS_XY", "MXY"), ("MOMENTS_YY", "MYY")):
-            put(dst, _centi(f8(src)))
-        put("X_CCD_ERR", _centi(f8("X_PSF_SIG")))
-        put("Y_CCD_ERR", _centi(f8("Y_PSF_SIG")))
-        put("POSANGLE", _angle16(f8("POSANGLE", 0.0)))
-        pltscale = f8("PLTSCALE")
-        default_scale = np.repeat(3600.0 * images["CDELT1"].astype(np.float64), counts)
-        put("PLTSCALE", np.where(np.isfinite(pltscale) & (pltscale > 0), pltscale, default_scale))
-        put("PHOTCODE", np.repeat(np.array([c.code for c in parts], np.int64), counts))
-        copy("PHOT_FLAGS", "FLAGS", 0)
-        copy("PHOT_FLAGS2", "FLAGS2", 0)
-    for name in MEASURE.names:  # the rest: Measure's fill values (NaN floats, zero otherwise)
-        if name not in filled:
-            m[name] = _template(MEASURE)[name][0]
+            m[dst] = _centi(f8(src))
+        m["X_CCD_ERR"], m["Y_CCD_ERR"] = _centi(f8("X_PSF_SIG")), _centi(f8("Y_PSF_SIG"))
+        m["POSANGLE"] = _angle16(f8("POSANGLE", 0.0))
+        scale = f8("PLTSCALE")
+        default = np.repeat(3600.0 * images["CDELT1"].astype(np.float64), counts)
+        m["PLTSCALE"] = np.where(np.isfinite(scale) & (scale > 0), scale, default)
+        m["PHOTCODE"] = np.repeat(np.array([c.code for c in parts], np.int64), counts)
+        _gather(parts, "FLAGS", m["PHOT_FLAGS"], 0)
+        _gather(parts, "FLAGS2", m["PHOT_FLAGS2"], 0)
 
 
 def _lensing(parts: list[_Chip]) -> tuple[np.ndarray, np.ndarray]:
