@@ -202,6 +202,8 @@ def _merge_sorted(old: np.ndarray, new: np.ndarray) -> np.ndarray:
         return old
     new = np.asarray(new, old.dtype)
     new = _raw(new)[np.argsort(new["AVE_REF"], kind="stable")].view(old.dtype)
+    if len(old) == 0:
+        return new
     pos = np.searchsorted(old["AVE_REF"], new["AVE_REF"], side="right")
     return np.insert(_raw(old), pos, _raw(new)).view(old.dtype)
 
