@@ -220,7 +220,7 @@ def addstar(
     replace: bool = False,
     photcode: str | None = None,
     checkpoint: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[AddstarReport], None] | None = None,
     lock_timeout: float | None = None,
 ) -> AddstarReport:
     """Ingest files into ``db``; see the module docstring for the guarantees.
@@ -232,7 +232,7 @@ def addstar(
     photcode : REF photcode name for plain catalogues.
     checkpoint : write the changed partitions at least every this many files (default: at
         the end of the run, or when they hold MAX_PENDING_BYTES), so that readers see them.
-    progress : called with 1 after each file.
+    progress : called after each file with the report so far.
     """
     if checkpoint is not None and checkpoint < 1:
         raise IngestError(f"checkpoint must be at least 1 file, got {checkpoint}")
@@ -248,7 +248,7 @@ def addstar(
             ):
                 loader.checkpoint()
             if progress is not None:
-                progress(1)
+                progress(report)
         loader.checkpoint()
     report.seconds = time.perf_counter() - start
     return report

@@ -36,7 +36,11 @@ def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, quiet) -
     from dvo.ingest import addstar as run
 
     db = open_database(catdir)
-    with progress_bar(len(files), "addstar", quiet=quiet) as bar:
+
+    def show(report) -> str:
+        return f"{report.detections:,} detections, {report.new_objects:,} new objects"
+
+    with progress_bar(len(files), "addstar", quiet=quiet, show=show) as bar:
         report = run(
             db,
             files,
@@ -44,7 +48,7 @@ def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, quiet) -
             replace=replace,
             photcode=photcode,
             checkpoint=checkpoint,
-            progress=bar,
+            progress=None if bar is None else (lambda report: bar(1, report)),
             lock_timeout=None if wait else 0.0,
         )
     if not quiet or report.failed:

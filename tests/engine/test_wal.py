@@ -39,8 +39,8 @@ def _crash_after(catdir, files, n: int) -> int:
     code = (
         "import os, sys; from dvo.database import open_database; from dvo.ingest import addstar\n"
         "done = [0]\n"
-        "def progress(k):\n"
-        "    done[0] += k\n"
+        "def progress(report):\n"
+        "    done[0] += 1\n"
         f"    if done[0] == {n}: os._exit(9)\n"
         "addstar(open_database(sys.argv[1]), sys.argv[2:], progress=progress)\n"
     )
