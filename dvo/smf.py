@@ -74,7 +74,7 @@ PSF_COLUMNS = REQUIRED_COLUMNS + (
     "FLAGS",
     "FLAGS2",
 )
-#: Kept detections filled per block of whole chips (the block's rows stay in cache).
+#: Detections per block of whole chips filled at a time (the block's rows stay in cache).
 BLOCK_ROWS = 4096
 
 
@@ -195,13 +195,12 @@ def _value(raw: str):
 
 @dataclass
 class _Hdu:
-    """One HDU: its index, EXTNAME, header and where its data unit lies in the file."""
+    """One HDU: its index, EXTNAME, header and where its data unit starts in the file."""
 
     index: int
     name: str
     header: _Header
     data_start: int
-    data_size: int
 
 
 def _hdus(buf: bytes) -> list[_Hdu]:
@@ -224,7 +223,7 @@ def _hdus(buf: bytes) -> list[_Hdu]:
         if name is None:
             name = header.get("HDUNAME")
         name = "" if name is None else str(name).strip()
-        out.append(_Hdu(index, name, header, data_start, nbytes))
+        out.append(_Hdu(index, name, header, data_start))
         offset = data_start + -(-nbytes // BLOCK) * BLOCK
     return out
 

@@ -195,6 +195,14 @@ def test_header_variants(smf, tmp_path, photcodes):
     _assert_same(path, photcodes)
 
 
+def test_no_chips(smf, tmp_path, photcodes):
+    """Every chip dead: the exposure row only."""
+    path = tmp_path / "dead.smf"
+    path.write_bytes(smf.read_bytes()[: _hdu_offsets(smf)[1][0]])
+    _assert_same(path, photcodes)
+    assert len(read_smf(path, photcodes).images) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input: one IngestError per file, naming the file and the problem on one line
 
