@@ -3,8 +3,14 @@
 Each task whose partition has ``HOST_FLAGS & DATA_ON_TGT`` goes to its ``HOST_ID``; the others
 run here (in this process). Per host the partitions are split into requests of at most
 ``partitions_per_request`` partitions, at most ``connections_per_host`` running at once (one
-SSH connection per host, one session per request); all hosts run in parallel and results are
-yielded in the order given as soon as each one's turn comes.
+SSH connection per host, one worker session per running request); all hosts run in parallel
+and results are yielded in the order given as soon as each one's turn comes. Worker sessions
+(:class:`~dvo.hosts.ssh.Session`) are reused by later requests; inside
+:meth:`HostExecutor.keep_sessions` they also outlive the ``map`` (an iterative calibration).
+
+Tasks: query scans (rows as Arrow), summary tasks (``verify``, ``checksums``: JSON) and the
+calibration tasks whose ``reply`` is ``"arrays"`` (named arrays checked by
+:class:`ArrayReply` and the task's ``decode``).
 
 Faults: a request that fails on a transport error is retried ``retries`` times on a fresh
 connection; partitions still missing then go to their ``BACKUP_ID`` when the backup holds the
@@ -122,6 +128,7 @@ class _Clients:
     def __init__(self, cfg: SshConfig) -> None:
         self.cfg, self.lock, self.clients = cfg, threading.Lock(), {}
         self.idle: dict[int, list] = {}
+        self.last: dict[tuple, object] = {}  # (host id, key) -> session that served it last
 
     def get(self, host: Host):
         with self.lock:
@@ -131,12 +138,17 @@ class _Clients:
                 client = self.clients[host.id] = connect(host, self.cfg)
             return client
 
-    def session(self, host: Host):
-        """An idle session on ``host``, or a new one."""
+    def session(self, host: Host, key=None):
+        """An idle session on ``host`` (preferably the one that last served ``key``: a
+        worker keeps per-partition caches for a run), or a new one."""
         from dvo.hosts.ssh import Session
 
         with self.lock:
             idle = self.idle.get(host.id, [])
+            preferred = self.last.get((host.id, key))
+            if preferred in idle:
+                idle.remove(preferred)
+                idle.append(preferred)
             while idle:
                 session = idle.pop()
                 if session.usable:
@@ -144,12 +156,13 @@ class _Clients:
                 session.close()
         return Session(self.get(host), host, self.cfg)
 
-    def release(self, host: Host, session) -> None:
+    def release(self, host: Host, session, key=None) -> None:
         """Keep a session whose last reply was read to its end; close any other."""
         if session.usable:
             with self.lock:
                 if host.id in self.clients:
                     self.idle.setdefault(host.id, []).append(session)
+                    self.last[(host.id, key)] = session
                     return
         session.close()
 
@@ -157,6 +170,7 @@ class _Clients:
         with self.lock:
             client = self.clients.pop(host.id, None)
             sessions = self.idle.pop(host.id, [])
+            self.last = {k: v for k, v in self.last.items() if k[0] != host.id}
         for session in sessions:
             session.close()
         if client is not None:
@@ -166,7 +180,7 @@ class _Clients:
         with self.lock:
             clients, self.clients = list(self.clients.values()), {}
             sessions = [x for v in self.idle.values() for x in v]
-            self.idle = {}
+            self.idle, self.last = {}, {}
         for session in sessions:
             session.close()
         for client in clients:
@@ -246,11 +260,12 @@ class HostExecutor:
                    "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
         dtype = self._dtype(task)
         arrays = ArrayReply(task) if getattr(task, "reply", None) == "arrays" else None
-        session = clients.session(host)
+        key = todo[0] if todo else None
+        session = clients.session(host, key)
         try:
             self._replies(session.request(message), host, todo, dtype, arrays, via)
         finally:
-            clients.release(host, session)
+            clients.release(host, session, key)
 
     def _replies(self, frames, host: Host, todo: list[int], dtype, arrays, via) -> None:
         """Deliver the partitions of one reply (see :meth:`_request`)."""

@@ -326,7 +326,7 @@ class HostWrite:
         for _ in range(1 + max(0, self.cfg.retries)):
             out, todo, reply = {}, list(chunk), ArrayReply(task)
             try:
-                session = clients.session(host)
+                session = clients.session(host, chunk[0])  # the worker that has its cache
                 try:
                     for kind, payload in session.request(message):
                         done = reply.feed(kind, payload, todo)
@@ -334,7 +334,7 @@ class HostWrite:
                             out[done[0]] = done[1]
                             todo.remove(done[0])
                 finally:
-                    clients.release(host, session)
+                    clients.release(host, session, chunk[0])
                 if todo:
                     raise HostError(f"worker left out {len(todo)} partitions")
                 return out

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._kernels import NTERM_MAX, accumulate_chips
+from ._kernels import NTERM_MAX
 from .model import nterms, order_for_count, sky_to_offsets
 from .objects import ObjectFit
+from .partials import ChipSums, chip_sums
 
 __all__ = ["ChipAccumulator", "ChipSolution", "solve", "pin_frame", "max_change"]
 
@@ -32,7 +33,8 @@ class ChipSolution:
 
 @dataclass
 class ChipAccumulator:
-    """Normal equations and residual sums per chip, summed over the partitions of one pass."""
+    """Normal equations and residual sums per chip, summed over the partitions of one pass
+    (each partition's compact sums added in the order given: SkyTable order)."""
 
     nchip: int
     min_object_meas: int = 3
@@ -54,22 +56,19 @@ class ChipAccumulator:
 
     def add(self, ws: dict, fit: ObjectFit) -> np.ndarray:
         """Add one partition; returns the per-measure mask of measures used for the chips."""
-        chip = ws["chip"].astype(np.int64)
-        good = fit.nfit[ws["obj"]] >= self.min_object_meas
-        use = fit.used & good & np.isfinite(fit.model_x)
-        dx, dy = fit.model_x - ws["xi"] - fit.corr_x, fit.model_y - ws["eta"] - fit.corr_y
-        wx, wy = ws["sx"] ** -2, ws["sy"] ** -2
-        rx, ry = fit.corr_x + dx, fit.corr_y + dy
-        accumulate_chips(chip, ws["u"], ws["v"], rx, ry, wx, wy, use, self.ata, self.atb)
-        c = chip[use]
-        n = self.nchip
-        self.nstar += np.bincount(c, minlength=n)
-        chi = (dx[use] / ws["sx"][use]) ** 2 + (dy[use] / ws["sy"][use]) ** 2
-        self.chi2 += np.bincount(c, chi, minlength=n)
-        self.nres += np.bincount(c, minlength=n)
-        self.sum2[:, 0] += np.bincount(c, dx[use] ** 2, minlength=n)
-        self.sum2[:, 1] += np.bincount(c, dy[use] ** 2, minlength=n)
+        sums, use = chip_sums(ws, fit, self.min_object_meas)
+        self.add_sums(sums)
         return use
+
+    def add_sums(self, s: ChipSums) -> None:
+        """Add one partition's compact sums (:func:`dvo.relastro.partials.chip_sums`)."""
+        c = s.chips  # unique: each chip's entries get exactly one addition
+        self.ata[c] += s.ata
+        self.atb[c] += s.atb
+        self.nstar[c] += s.nstar
+        self.chi2[c] += s.chi2
+        self.nres[c] += s.nres
+        self.sum2[c] += s.sum2
 
     def merge(self, other: ChipAccumulator) -> ChipAccumulator:
         """Add another accumulator's sums into this one; returns self."""

@@ -23,11 +23,11 @@ the modes the objects absorb).
 
 from __future__ import annotations
 
-import functools
 import logging
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +40,9 @@ from dvo.transaction import Transaction
 
 from . import apply, workset
 from .chips import ChipAccumulator, max_change, pin_frame, solve
-from .objects import ObjectOptions, choose_models, fit
+from .objects import ObjectOptions
+from .partials import final_partition, pass_partition, workset_counts
+from .remote import chip_inputs
 from .report import ReportAccumulator
 
 __all__ = ["relastro", "RelastroReport"]
@@ -117,50 +119,106 @@ def _check(iterations: int, order_max: int, nsigma: float, relax: float) -> None
         raise CalibrationError(BAD_OPTION.format("nsigma", "positive", nsigma))
 
 
-def _build_worksets(db, chips, ref_codes, scratch: Path) -> tuple[dict, RelastroReport]:
-    report = RelastroReport(n_chips=len(chips))
-    paths = {}
-    cols = {"measure": workset.MEASURE_COLUMNS, "average": workset.AVERAGE_COLUMNS}
-    for idx in db.populated().tolist():
-        part = db.partition(idx, kinds=("average", "measure"), columns=cols)
-        ws = workset.build(part, chips, db.photcodes, ref_codes)
-        if ws is None:
-            continue
-        paths[idx] = scratch / f"ws{idx}.npz"
-        workset.save(ws, paths[idx])
-        report.n_measures += len(ws["obj"])
-        report.n_objects += len(ws["ave_row"])
-        report.n_reference_objects += int((ws["ref"][:, 3] > 0).sum())
-    if not paths:
-        raise CalibrationError(NO_MEASURES)
-    return paths, report
+class _LocalPasses:
+    """Passes over the partition files here; working sets kept in the run's scratch folder."""
 
+    def __init__(self, db, inputs, scratch: Path, report: RelastroReport) -> None:
+        from .remote import WorksetCache
 
-def _one_pass(paths: list, nchip: int, coeff, scale, opts, clip: bool, workers: int):
-    """Fit every partition's objects and sum the chip normal equations (``workers`` threads,
-    each streaming its share of the partitions into its own accumulator)."""
+        self.db, self.inputs = db, inputs
+        self.cache = WorksetCache(scratch, inputs)
+        self.indices = []
+        for idx in db.populated().tolist():
+            ws = self.cache.get(db, idx)
+            if ws is None:
+                continue
+            self.indices.append(idx)
+            n, nobj, nref = workset_counts(ws)
+            report.n_measures += n
+            report.n_objects += nobj
+            report.n_reference_objects += nref
+        if not self.indices:
+            raise CalibrationError(NO_MEASURES)
 
-    def work(share: list) -> ChipAccumulator:
-        acc = ChipAccumulator(nchip)
-        for path in share:
-            ws = workset.load(path)
-            acc.add(ws, fit(ws, coeff, scale, choose_models(ws, opts), opts, clip=clip))
+    def run(self, coeff, scale, opts, clip: bool) -> ChipAccumulator:
+        """One pass: every partition's chip sums (``WORKERS`` threads), added in order."""
+        acc = ChipAccumulator(len(self.inputs.chips))
+
+        def work(idx: int):
+            return pass_partition(self.cache.get(self.db, idx), coeff, scale, opts, clip)
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for sums in pool.map(work, self.indices):
+                acc.add_sums(sums)
         return acc
 
-    shares = [paths[i::workers] for i in range(min(workers, len(paths)))]
-    if len(shares) == 1:
-        return work(shares[0])
-    with ThreadPoolExecutor(len(shares)) as pool:
-        accs = list(pool.map(work, shares))
-    return functools.reduce(ChipAccumulator.merge, accs)
+    def final(self, coeff, scale, opts, indices: list[int]) -> dict[int, tuple]:
+        """The final pass here: ``{index: (FinalSums | None, ws, fit, chi2s, used)}``."""
+        out = {}
+        for idx in indices:
+            ws = self.cache.get(self.db, idx)
+            if ws is None:
+                out[idx] = (None, None, None, {}, None)
+                continue
+            fs, f, chi2s, used = final_partition(ws, coeff, scale, opts, self.inputs.slot)
+            out[idx] = (fs, ws, f, chi2s, used)
+        return out
 
 
-def _iterate(paths, nchip, coeff, opts, order_max, tol, iterations, seeded, chips, report, relax):
+class _HostPasses(_LocalPasses):
+    """Passes where each pushed partition is summed on its host (the others here), merged
+    in SkyTable order; the final write is two-phase (:mod:`dvo.hosts.twophase`)."""
+
+    def __init__(self, db, inputs, scratch: Path, report: RelastroReport, executor) -> None:
+        from .remote import WorksetCache
+
+        self.db, self.inputs, self.executor = db, inputs, executor
+        self.cache = WorksetCache(scratch, inputs)
+        self.indices = db.populated().tolist()
+        self.report = report
+        self.counted = False
+
+    def _task(self, coeff, scale, opts, clip: bool, final: bool):
+        from .remote import PassTask
+
+        return PassTask(self.inputs, coeff, scale, opts, clip, final, self.cache, self.db)
+
+    def run(self, coeff, scale, opts, clip: bool) -> ChipAccumulator:
+        """One pass on the hosts; the first one also counts the working sets."""
+        acc = ChipAccumulator(len(self.inputs.chips))
+        task = self._task(coeff, scale, opts, clip, False)
+        counts = np.zeros(3, np.int64)
+        for _, res in self.executor.map(str(self.db.catdir), self.indices, task):
+            if res is not None:
+                acc.add_sums(res.sums)
+                counts += [res.counts.measures, res.counts.objects, res.counts.refs]
+        if not self.counted:
+            r = self.report
+            r.n_measures, r.n_objects, r.n_reference_objects = (int(c) for c in counts)
+            self.counted = True
+            if r.n_measures == 0:
+                raise CalibrationError(NO_MEASURES)
+        return acc
+
+    def final_sums(self, coeff, scale, opts) -> dict[int, tuple]:
+        """The final pass without writing (a dry run), on the hosts."""
+        task = self._task(coeff, scale, opts, True, True)
+        out = {}
+        for idx, res in self.executor.map(str(self.db.catdir), self.indices, task):
+            out[idx] = (None if res is None else res.sums, None, None, {}, None)
+        return out
+
+
+def _one_pass(passes, coeff, scale, opts, clip: bool) -> ChipAccumulator:
+    return passes.run(coeff, scale, opts, clip)
+
+
+def _iterate(passes, nchip, coeff, opts, order_max, tol, iterations, seeded, chips, report, relax):
     scale = np.ones(nchip)
-    has_ref = report.n_reference_objects > 0
-    paths = list(paths.values())
+    sol = None
     for it in range(iterations):
-        acc = _one_pass(paths, nchip, coeff, scale, opts, seeded or it > 0, WORKERS)
+        acc = _one_pass(passes, coeff, scale, opts, seeded or it > 0)
+        has_ref = report.n_reference_objects > 0
         sol = solve(acc, order_max)
         if it > 0:
             sol.coeff = coeff + relax * (sol.coeff - coeff)
@@ -181,41 +239,45 @@ def _iterate(paths, nchip, coeff, opts, order_max, tol, iterations, seeded, chip
     return sol, scale
 
 
-def _final_fits(ws, coeff, scale, opts):
-    npar = choose_models(ws, opts)
-    f = fit(ws, coeff, scale, npar, opts)
-    chi2s = {5: (f.chi2, f.nfit)}
-    for k in (2, 4):
-        low = np.minimum(npar, k)
-        g = f if np.array_equal(low, npar) else fit(ws, coeff, scale, low, opts)
-        chi2s[k] = (g.chi2, g.nfit)
-    return f, chi2s
+def _final_pass(db, passes, chips, sol, scale, opts, report, tx, rep_acc, hosts=None):
+    """The final fits, chip sums and report sums, merged in SkyTable order; with ``tx`` every
+    partition is rewritten too (pushed ones on their hosts, through ``hosts``).
 
+    Returns (chip accumulator, statistics rows of the rewritten partitions).
+    """
+    indices = db.populated().tolist()
+    remote = hosts.remote(indices) if (tx is not None and hosts is not None) else []
+    if tx is None and isinstance(passes, _HostPasses):
+        results = passes.final_sums(sol.coeff, scale, opts)
+    else:
+        results = passes.final(sol.coeff, scale, opts, [i for i in indices if i not in remote])
+    rows = {}
+    if remote:
+        from .remote import PrepareTask
 
-def _final_pass(db, paths, chips, sol, scale, opts, report, tx, rep_acc):
+        task = PrepareTask(passes._task(sol.coeff, scale, opts, True, True), db.nsecfilt,
+                           db.skytable.name)  # fmt: skip
+        for idx, p in hosts.prepare(task, remote).items():
+            results[idx] = (p.sums, None, None, {}, None)
+            rows[idx] = p.stats
     acc = ChipAccumulator(len(chips))
-    models = {"ave": 0, "pm": 0, "par": 0}
-    changed = []
-    for idx in db.populated().tolist():
-        ws = workset.load(paths[idx]) if idx in paths else None
-        f = chi2s = used = None
-        if ws is not None:
-            f, chi2s = _final_fits(ws, sol.coeff, scale, opts)
-            used = acc.add(ws, f)
-            rep_acc.add(ws, f, used, chips)
-            ok = f.nfit > 0
-            for name, k in (("ave", 2), ("pm", 4), ("par", 5)):
-                models[name] += int((ok & (f.npar == k)).sum())
-        if tx is None:
+    models = np.zeros(3, np.int64)
+    for idx in indices:
+        fs, ws, f, chi2s, used = results[idx]
+        if fs is not None:
+            acc.add_sums(fs.chips)
+            rep_acc.merge(fs.report)
+            models += fs.models
+        if tx is None or idx in remote:
             continue
         part = apply.update_partition(
             db.partition(idx), ws, f, chi2s, used, chips, sol.coeff, db.photcodes
         )
         apply.write_partition_staged(db, tx, part)
-        changed.append(partition_stats(part))
-    report.models = models
+        rows[idx] = partition_stats(part)
+    report.models = dict(zip(("ave", "pm", "par"), (int(m) for m in models), strict=True))
     report.n_chips_fitted = int((sol.order >= 0).sum())
-    return acc, changed
+    return acc, [rows[i] for i in sorted(rows)]
 
 
 def relastro(
@@ -272,31 +334,80 @@ def relastro(
     _check(iterations, order_max, nsigma, relax)
     start = time.perf_counter()
     opts = ObjectOptions(pm=pm, parallax=parallax, nsigma=nsigma)
-    with db.writer(timeout=lock_timeout), tempfile.TemporaryDirectory(prefix="relastro-") as tmp:
+    with (
+        db.writer(timeout=lock_timeout),
+        tempfile.TemporaryDirectory(prefix="relastro-") as tmp,
+        _on_hosts(db) as (executor, hosts),
+    ):
         images = db.images()
         chips = workset.ChipTable.from_images(images, db.photcodes)
         if len(chips) == 0:
             raise CalibrationError(NO_CHIPS)
-        ref_codes = _ref_codes(db, ref_photcode)
-        paths, report = _build_worksets(db, chips, ref_codes, Path(tmp))
+        inputs = chip_inputs(chips, db.photcodes, _ref_codes(db, ref_photcode))
+        report = RelastroReport(n_chips=len(chips))
+        if executor is None:
+            passes = _LocalPasses(db, inputs, Path(tmp), report)
+        else:
+            passes = _HostPasses(db, inputs, Path(tmp), report, executor)
         coeff = apply.read_corrections(db, chips)
         seeded = bool(np.any(coeff))
         sol, scale = _iterate(
-            paths, len(chips), coeff, opts, order_max, tolerance_mas / 1e3, iterations, seeded,
+            passes, len(chips), coeff, opts, order_max, tolerance_mas / 1e3, iterations, seeded,
             chips, report, relax,
         )  # fmt: skip
         report.dry_run = dry_run
         rep_acc = ReportAccumulator(chips, db.photcodes)
         if dry_run:
-            _final_pass(db, paths, chips, sol, scale, opts, report, None, rep_acc)
+            _final_pass(db, passes, chips, sol, scale, opts, report, None, rep_acc)
         else:
-            with Transaction(db.catdir) as tx:
-                acc, changed = _final_pass(db, paths, chips, sol, scale, opts, report, tx, rep_acc)
-                apply.write_images(db, tx, images, chips, sol, acc)
-                stats = merge_stats(db.stats(), np.concatenate(changed))
-                apply.write_stats(tx, stats)
+            _write(db, passes, images, chips, sol, scale, opts, report, rep_acc, hosts)
     report.residuals = rep_acc.summary()
     report.seconds = time.perf_counter() - start
     if report_dir is not None:
         report.files = rep_acc.write(Path(report_dir), report.to_dict())
     return report
+
+
+def _write(db, passes, images, chips, sol, scale, opts, report, rep_acc, hosts) -> None:
+    """The final pass and every write in one local transaction (the commit point); pushed
+    partitions are prepared on their hosts before it and committed there after it."""
+    tx = Transaction(db.catdir)
+    try:
+        acc, changed = _final_pass(db, passes, chips, sol, scale, opts, report, tx, rep_acc, hosts)
+        apply.write_images(db, tx, images, chips, sol, acc)
+        stats = db.stats()
+        if changed:
+            stats = merge_stats(stats, np.concatenate(changed))
+        apply.write_stats(tx, stats)
+        if hosts is not None and hosts.files:
+            hosts.stage_decision(tx)
+    except BaseException:
+        tx.abort()
+        if hosts is not None and hosts.files:  # prepared on the hosts, nothing decided here
+            hosts.abort()
+        raise
+    tx.commit()
+    if hosts is not None and hosts.files:
+        hosts.commit()
+
+
+@contextmanager
+def _on_hosts(db):
+    """(executor, host write) when partitions were pushed to hosts, else (None, None).
+
+    One worker session per host serves the whole run; an unfinished host write is finished
+    first.
+    """
+    from dvo.hosts.executor import HostExecutor, current_config, uses_hosts
+
+    if not uses_hosts(db.skytable, db.populated()):
+        yield None, None
+        return
+    from dvo.hosts.twophase import HostWrite, pending_partitions, resume_pending
+
+    cfg = current_config()
+    if pending_partitions(db.catdir):
+        resume_pending(db, cfg)
+    executor = HostExecutor(db, None, cfg)
+    with executor.keep_sessions():
+        yield executor, HostWrite(db, cfg, op="relastro", sessions=executor.sessions)

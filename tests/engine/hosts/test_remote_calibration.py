@@ -107,8 +107,10 @@ def test_relphot_on_hosts_equals_local(relphot_pair, sshd_farm):
     before = _partition_bytes(db)
     want = relphot(local)
     with host_options(**_config(sshd_farm)):
+        dry = relphot(db, dry_run=True)
         got = relphot(db)
         assert verify_hosts(db) == []
+    assert dry.solution.mcal.tobytes() == want.solution.mcal.tobytes()
     assert _partition_bytes(db) == before  # rewritten on the hosts, not here
     record = read_record(db.catdir)
     assert record["pending"] is None
@@ -208,9 +210,60 @@ def test_host_killed_before_commit_is_pending_then_resumed(
         assert {p.where for p in problems if p.check == "host write pending"} == held
         with db.writer():
             assert resume_pending(db) == len(held)
-        assert verify_hosts(db) == []
     assert pending_partitions(db.catdir) == {}
     from dvo.relphot import relphot as run_local
 
     run_local(local)
     _assert_same_database(local, db, [revived, servers[1]], ("MCAL_PSF", "FLAGS"))
+
+
+@pytest.fixture(scope="session")
+def astro_master_on_edges(tmp_path_factory):
+    """A small relastro survey (3 years, proper motions, parallaxes, a Gaia-like reference)
+    across RA = 0 and the dec 7.5 band edge, so its objects fall in four partitions."""
+    from dvo.tools.simulate import preset, simulate_survey
+    from dvo.tools.simulate.reference import reference_path
+
+    from dvo.database import create_database
+    from dvo.ingest import addstar
+
+    out = tmp_path_factory.mktemp("astro_edges")
+    config = preset("relastro", field_size=0.3, seed=11, ra=0.0, dec=7.5, star_density=1500.0)
+    simulate_survey(config, out / "smf")
+    db = create_database(out / "db")
+    assert not addstar(db, sorted((out / "smf").glob("*.smf"))).failed
+    ref = reference_path(out / "smf", config.reference_format)
+    assert not addstar(db, [ref], photcode="GAIA").failed
+    return out / "db"
+
+
+def test_relastro_on_hosts_equals_local(astro_master_on_edges, sshd_farm, tmp_path):
+    from dvo import layout
+    from dvo.hosts.executor import host_options
+    from dvo.hosts.verify import verify_hosts
+    from dvo.relastro import relastro
+
+    local = _local_copy(astro_master_on_edges, tmp_path / "local")
+    db, servers = _hosted(sshd_farm, tmp_path / "hosted", astro_master_on_edges, "ra")
+    assert len(db.populated()) >= 3
+    before = _partition_bytes(db)
+    want = relastro(local)
+    hosts_before = [_server_files(s) for s in servers]
+    with host_options(**_config(sshd_farm)):
+        dry = relastro(db, dry_run=True)
+        assert [_server_files(s) for s in servers] == hosts_before
+        got = relastro(db)
+        assert verify_hosts(db) == []
+    assert _partition_bytes(db) == before
+
+    def same(a, b, skip=("seconds", "files", "dry_run")):
+        return {k: v for k, v in a.to_dict().items() if k not in skip} == {
+            k: v for k, v in b.to_dict().items() if k not in skip
+        }
+
+    assert same(want, got) and same(want, dry)
+    assert want.models["par"] > 0 and want.n_reference_objects > 0
+    relastro_file = (local.catdir / layout.RELASTRO).read_bytes()
+    assert relastro_file == (db.catdir / layout.RELASTRO).read_bytes()
+    cols = ("N_FIT_ASTROM", "XPIX_SYS_ERR", "YPIX_SYS_ERR", "FLAGS")
+    _assert_same_database(local, db, servers, cols)
