@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fitsio
 import numpy as np
 import pytest
 from astropy.io import fits
-from dvo.codecs import ALGORITHMS
+from dvo.codecs import ALGORITHMS, read_header, write_table
 from dvo.codecs._checksum import encode_checksum, ones_sum
 from dvo.codecs._header import Card, HeaderError, format_card, parse_card
 from dvo.codecs._kernels import RICE_OK, rice_decode, rice_encode, shuffle, unshuffle
@@ -93,7 +94,17 @@ def test_card_round_trip(key, value, comment):
         assert card.value == value and type(card.value) is type(value)
     parsed = fits.Card.fromstring(text)  # astropy agrees on the value
     want = value.rstrip() if isinstance(value, str) else value
-    assert parsed.value == want
+    if not (isinstance(value, str) and "'/" in value):  # astropy bug: see the test below
+        assert parsed.value == want
+
+
+def test_quote_before_slash_in_string_value(tmp_path):
+    """astropy cuts ``'a''/b'`` after ``a'`` (its string pattern ends at a quote followed by
+    '/'); the card is standard and cfitsio reads the whole value, as we do."""
+    path = tmp_path / "q.fits"
+    write_table(path, {"x": np.arange(3)}, header=[("QUOTED", "a'/b", "")])
+    assert fitsio.read_header(str(path), ext=1)["QUOTED"] == "a'/b"
+    assert read_header(path)["QUOTED"] == "a'/b"
 
 
 def test_card_errors():
