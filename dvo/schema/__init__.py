@@ -17,10 +17,12 @@ from dvo.schema._tables import (
     PHOTCODE,
     SECFILT,
     Schema,
+    opaque,
 )
 
 __all__ = [
     "Schema",
+    "opaque",
     "AVERAGE",
     "SECFILT",
     "MEASURE",

@@ -68,6 +68,16 @@ class Schema:
         return out
 
 
+def opaque(a: np.ndarray) -> np.ndarray:
+    """Rows of a contiguous structured array as opaque byte records (same shape).
+
+    Copies, takes, inserts and scatters on this view are plain memory copies, several times
+    faster than numpy's field-by-field structured ones; ``.view(a.dtype)`` turns a result
+    back into rows.
+    """
+    return a.view((np.void, a.dtype.itemsize)) if a.dtype.names else a
+
+
 def _cols(spec: str) -> tuple[tuple[str, str, str], ...]:
     """Parse ``NAME type [unit]`` lines into column tuples."""
     rows = []
