@@ -6,6 +6,11 @@ import click
 
 from dvo.cli.options import catdir_option, quiet_option
 
+known_hosts_option = click.option(
+    "--known-hosts", type=click.Path(dir_okay=False), default=None,
+    help="Partition hosts: known_hosts file (default ~/.ssh/known_hosts).",
+)  # fmt: skip
+
 
 @click.command()
 @catdir_option
@@ -36,30 +41,36 @@ from dvo.cli.options import catdir_option, quiet_option
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for relphot.json and the PNG plots.")  # fmt: skip
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the lock.")
+@known_hosts_option
 @quiet_option
 def relphot(catdir, dry_run, flat, flat_grid, nights, zeropoints, pin, iterations, report_dir,
-            wait, quiet) -> None:  # fmt: skip
-    """Solve image zero points (MCAL) and flat-field cells (M_FLAT) and write them back."""
+            wait, known_hosts, quiet) -> None:  # fmt: skip
+    """Solve image zero points (MCAL) and flat-field cells (M_FLAT) and write them back.
+
+    Partitions pushed to partition hosts are summed and rewritten on their hosts.
+    """
     import logging
 
     from dvo.database import open_database
+    from dvo.hosts.executor import host_options
     from dvo.relphot import relphot as run
 
     if not quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     db = open_database(catdir)
-    report = run(
-        db,
-        dry_run=dry_run,
-        report_dir=report_dir,
-        lock_timeout=None if wait else 0.0,
-        flat=flat,
-        flat_grid=flat_grid,
-        nights=nights,
-        zeropoints=zeropoints,
-        pin=pin,
-        iterations=iterations,
-    )
+    with host_options(known_hosts=known_hosts):
+        report = run(
+            db,
+            dry_run=dry_run,
+            report_dir=report_dir,
+            lock_timeout=None if wait else 0.0,
+            flat=flat,
+            flat_grid=flat_grid,
+            nights=nights,
+            zeropoints=zeropoints,
+            pin=pin,
+            iterations=iterations,
+        )
     click.echo(report.summary())
 
 
