@@ -123,16 +123,16 @@ class Database(QueryMixin):
         if WriteAheadLog(self.catdir).pending():
             try:
                 with writer_lock(self.catdir, timeout=0):
-                    self._replay_log()
+                    self._replay_log(reader=True)
             except LockError:
                 pass  # a writer is running
         with reader_lock(self.catdir):
             yield
 
-    def _replay_log(self) -> None:
+    def _replay_log(self, *, reader: bool = False) -> None:
         from dvo.ingest import replay  # addstar is built on this module
 
-        replay(self)
+        replay(self, reader=reader)
 
     def _read(self, relpath: str, columns: list[str] | None = None) -> np.ndarray:
         path = self.catdir / relpath

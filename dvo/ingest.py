@@ -13,6 +13,11 @@ transaction writes them with the Images and Stats tables. Readers see the last c
 crash leaves the database as it was after the last logged file once the log is replayed, which
 the next writer does (or a reader, when no writer runs): :func:`replay`. A ``--replace`` file
 is its own transaction, since it also removes rows.
+
+Partitions pushed to partition hosts are updated where they live
+(:mod:`dvo.ingest_remote`): association reads a mirror of their positions, each file's rows
+go to their hosts, and a checkpoint writes them there in two phases with the local
+transaction as the commit point. The result is that of a local run.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from dvo.associate import Matcher, one_per_image
 from dvo.builder import PartitionBuilder, _raw
 from dvo.catalog_input import CATALOG_SUFFIXES, read_catalog
 from dvo.database import Database
-from dvo.errors import DvoError, IngestError
+from dvo.errors import DvoError, HostError, IngestError
 from dvo.flags import MeasFlags
 from dvo.ingest_edit import remove_images
 from dvo.partition import Partition, expand_ranges, write_partition
@@ -110,8 +115,9 @@ class _Loader:
     """The state of a run: partitions changed since the last checkpoint (builders), clean
     partitions (cache), and the Images and Stats tables as of the last logged file."""
 
-    def __init__(self, db: Database, wal: WriteAheadLog) -> None:
+    def __init__(self, db: Database, wal: WriteAheadLog, hosts=None) -> None:
         self.db, self.wal = db, wal
+        self.hosts = hosts  # dvo.ingest_remote.HostPartitions: pushed partitions, or None
         self.cache = PartitionCache(db)
         self.dirty: dict[int, PartitionBuilder] = {}
         self.images, self.next_id, self.stats = db.images(), db.next_image_id(), db.stats()
@@ -120,11 +126,24 @@ class _Loader:
 
     def get(self, index: int) -> PartitionBuilder | Partition:
         """A partition's current state (changed or clean), for association."""
+        if self.hosts is not None and index in self.hosts:
+            return self.hosts.get(index)
         return self.dirty[index] if index in self.dirty else self.cache.get(index)
 
+    def prefetch(self, indices: np.ndarray) -> None:
+        """Fetch at once what association will read of the pushed partitions among these."""
+        if self.hosts is not None:
+            self.hosts.fetch(indices)
+
     def apply(self, delta: Delta, seq: int | None = None) -> None:
-        """Add one file's changes to the partitions in memory."""
-        for index, average, measure, lensing in delta.parts:
+        """Add one file's changes to the partitions in memory (pushed ones: on their hosts)."""
+        parts = delta.parts
+        if self.hosts is not None:
+            on_hosts = [p for p in parts if p[0] in self.hosts]
+            if on_hosts:
+                self.hosts.apply(on_hosts)
+            parts = [p for p in parts if p[0] not in self.hosts]
+        for index, average, measure, lensing in parts:
             if index not in self.dirty:
                 self.dirty[index] = PartitionBuilder(self.cache.get(index))
             self.dirty[index].add(average, measure, lensing, self.db.photcodes)
@@ -137,19 +156,44 @@ class _Loader:
 
     @property
     def pending_bytes(self) -> int:
-        return sum(b.nbytes for b in self.dirty.values())
+        held = 0 if self.hosts is None else self.hosts.nbytes
+        return held + sum(b.nbytes for b in self.dirty.values())
 
     def checkpoint(self) -> None:
-        """Write the changed partitions, Images and Stats in one transaction."""
+        """Write the changed partitions, Images and Stats in one transaction (with the
+        partitions changed on hosts, the second phase of their two-phase write)."""
         if self.files == 0:
             return
         db = self.db
-        compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
-        sky = db.skytable
+        write, rows = None, []
+        if self.hosts is not None and self.hosts.dirty:
+            from dvo.hosts.twophase import HostWrite
+
+            write = HostWrite(db, self.hosts.cfg, op="addstar", sessions=self.hosts.clients)
+            rows.append(self.hosts.prepare(write))  # phase 1; aborted everywhere on failure
         finished = [b.finish() for b in self.dirty.values()]
         stats = self.stats
-        if finished:
-            stats = merge_stats(stats, np.concatenate([partition_stats(p) for p in finished]))
+        rows = [partition_stats(p) for p in finished] + rows
+        if rows:
+            stats = merge_stats(stats, np.concatenate(rows))
+        try:
+            self._commit(finished, stats, write)
+        except BaseException:
+            if write is not None:
+                write.abort()
+            raise
+        self.stats, self.dirty, self.files = stats, {}, 0
+        for part in finished:
+            self.cache.put(part)
+        if write is not None:
+            write.commit()  # phase 2 on the hosts; a host that does not confirm stays pending
+            self.hosts.refresh_database_files((layout.IMAGES, layout.STATS))
+        self.wal.prune()
+
+    def _commit(self, finished: list[Partition], stats: np.ndarray, write) -> None:
+        """The local transaction (the commit point of a host write)."""
+        db, sky = self.db, self.db.skytable
+        compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
         with Transaction(db.catdir) as tx:
             for part in finished:
                 i = part.index
@@ -170,22 +214,36 @@ class _Loader:
                 tx.stage(layout.STATS), stats, compression="none", extname="DVO_STATS"
             )
             self.wal.stage_applied(tx, self.seq)
-        self.stats, self.dirty, self.files = stats, {}, 0
-        for part in finished:
-            self.cache.put(part)
-        self.wal.prune()
+            if write is not None:
+                write.stage_decision(tx)
+
+    def close(self) -> None:
+        """End the worker sessions of the run, if any."""
+        if self.hosts is not None:
+            self.hosts.close()
 
 
-def replay(db: Database) -> int:
+def replay(db: Database, *, reader: bool = False) -> int:
     """Apply the logged files that the last checkpoint does not include, and checkpoint; the
-    caller holds the writer lock. Returns the number of files replayed."""
+    caller holds the writer lock. Returns the number of files replayed.
+
+    With partitions on hosts the replay runs there; a ``reader`` then leaves it to the next
+    writer (it sees the last checkpoint), so that reading never depends on the hosts' state.
+    """
+    from dvo.ingest_remote import has_pushed, host_partitions
+
     wal = WriteAheadLog(db.catdir)
     entries = wal.pending()
     if entries:
-        loader = _Loader(db, wal)
-        for seq, path in entries:
-            loader.apply(wal.read(path), seq)
-        loader.checkpoint()
+        if reader and has_pushed(db):
+            return 0
+        loader = _Loader(db, wal, host_partitions(db))
+        try:
+            for seq, path in entries:
+                loader.apply(wal.read(path), seq)
+            loader.checkpoint()
+        finally:
+            loader.close()
     wal.prune()
     return len(entries)
 
@@ -239,17 +297,22 @@ def addstar(
     report, start = AddstarReport(), time.perf_counter()
     matcher = Matcher(db.match_radius if radius is None else float(radius))
     with db.writer(timeout=lock_timeout):
-        loader = _Loader(db, WriteAheadLog(db.catdir))
-        for path in paths:
-            report.files += 1
-            _load_file(loader, path, photcode, matcher, replace, report)
-            if (checkpoint is not None and loader.files >= checkpoint) or (
-                loader.pending_bytes > MAX_PENDING_BYTES
-            ):
-                loader.checkpoint()
-            if progress is not None:
-                progress(report)
-        loader.checkpoint()
+        from dvo.ingest_remote import host_partitions
+
+        loader = _Loader(db, WriteAheadLog(db.catdir), host_partitions(db))
+        try:
+            for path in paths:
+                report.files += 1
+                _load_file(loader, path, photcode, matcher, replace, report)
+                if (checkpoint is not None and loader.files >= checkpoint) or (
+                    loader.pending_bytes > MAX_PENDING_BYTES
+                ):
+                    loader.checkpoint()
+                if progress is not None:
+                    progress(report)
+            loader.checkpoint()
+        finally:
+            loader.close()
     report.seconds = time.perf_counter() - start
     return report
 
@@ -263,6 +326,9 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
         if old.any() and not replace:
             report.skipped.append(batch.source)
             return
+        if old.any() and loader.hosts is not None:
+            raise IngestError("--replace cannot change partitions on hosts yet; run dvo hosts "
+                              "pull first", file=str(path))  # fmt: skip
         if old.any():
             loader.checkpoint()  # a replacement removes rows: its own transaction
             changed, images = remove_images(db, loader.cache, loader.images, old)
@@ -274,7 +340,9 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
             return builders[index] if index in builders else loader.get(index)
 
         ids = loader.next_id + np.arange(len(batch.images), dtype=np.int64)
-        delta, counts = associate_batch(db, source, batch, ids, matcher)
+        delta, counts = associate_batch(db, source, batch, ids, matcher, loader.prefetch)
+    except HostError:
+        raise  # a host failure stops the run: it is not this file's fault
     except IngestError as exc:
         report.failed.append((str(path), str(exc)))
         return
@@ -302,9 +370,10 @@ def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
     return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
 
 
-def associate_batch(db, source, batch, ids, matcher) -> tuple[Delta, dict]:
+def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Delta, dict]:
     """Match a batch's detections to objects (``source(index)`` gives a partition's current
-    state) and return the file's changes and counts."""
+    state; ``prefetch(indices)``, if given, is told every partition about to be asked for)
+    and return the file's changes and counts."""
     images = batch.images.copy()
     images["IMAGE_ID"] = ids
     m = batch.measure.copy()
@@ -316,6 +385,8 @@ def associate_batch(db, source, batch, ids, matcher) -> tuple[Delta, dict]:
     home = sky.lookup(m["RA"], m["DEC"])
     _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
     touched = np.union1d(near, home).astype(np.int64)
+    if prefetch is not None:
+        prefetch(touched)
     parts = {int(i): source(int(i)) for i in touched}
     sizes = np.array([p.nobjects for p in parts.values()], np.int64)
     owner, obj_row = expand_ranges(np.zeros_like(sizes), sizes)

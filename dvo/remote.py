@@ -41,6 +41,9 @@ TASKS = {
     "relphot_prepare": ("dvo.relphot.remote", "PrepareTask"),
     "relastro_pass": ("dvo.relastro.remote", "PassTask"),
     "relastro_prepare": ("dvo.relastro.remote", "PrepareTask"),
+    "addstar_open": ("dvo.ingest_remote", "OpenTask"),
+    "addstar_apply": ("dvo.ingest_remote", "ApplyTask"),
+    "addstar_prepare": ("dvo.ingest_remote", "PrepareTask"),
 }
 TXN_OPS = ("txn_commit", "txn_abort")
 OPS = ("scan", "verify", "checksums", *TASKS, *TXN_OPS)
