@@ -29,20 +29,28 @@ def _copy(a: np.ndarray) -> np.ndarray:
 
 
 class _Rows:
-    """An array that grows at the end with amortised doubling."""
+    """An array that grows at the end with amortised doubling. It starts as a copy (with a
+    quarter of headroom) so that the array it was made from is never changed."""
 
     def __init__(self, initial: np.ndarray) -> None:
-        self._data, self.n = initial, len(initial)
+        self.n = len(initial)
+        self._data = np.empty(self.n + max(self.n // 4, 1024), initial.dtype)
+        opaque(self._data)[: self.n] = opaque(np.ascontiguousarray(initial))
 
     @property
     def view(self) -> np.ndarray:
         """The rows so far (a view: valid until the next append)."""
         return self._data[: self.n]
 
+    def take(self) -> np.ndarray:
+        """The rows so far, for a caller that keeps them and drops this object: the buffer
+        itself unless more than a third of it is unused."""
+        return self.view if 3 * self.n >= 2 * len(self._data) else _copy(self.view)
+
     def append(self, rows: np.ndarray) -> None:
         need = self.n + len(rows)
         if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data), 1024), self._data.dtype)
+            grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
             opaque(grown)[: self.n] = opaque(self._data)[: self.n]
             self._data = grown
         if rows.dtype == self._data.dtype:
@@ -76,8 +84,8 @@ class PartitionBuilder:
     def __init__(self, part: Partition) -> None:
         self.index, self.name, self.nsecfilt = part.index, part.name, part.nsecfilt
         self.next_objid = part.next_objid
-        self._average = _Rows(_copy(part.average))
-        self._secfilt = _Rows(_copy(part.secfilt))
+        self._average = _Rows(part.average)
+        self._secfilt = _Rows(part.secfilt)
         self._base, self._base_lensing = part.measure, part.lensing
         self._base_off, self._base_cnt = index_ranges(part.measure["AVE_REF"], part.nobjects)
         self._tail = _Rows(MEASURE.empty(0))
@@ -173,11 +181,12 @@ class PartitionBuilder:
         )
 
     def finish(self) -> Partition:
-        """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set."""
+        """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set.
+        The builder hands its buffers over: do not add to it afterwards."""
         nobj = self.nobjects
         measure = _merge_sorted(self._base, self._tail.view)
         lensing = _merge_sorted(self._base_lensing, self._tail_lensing.view)
-        average = _copy(self._average.view)
+        average = self._average.take()
         average["OFF_MEASURE"], average["NMEASURE"] = index_ranges(measure["AVE_REF"], nobj)
         average["OFF_LENSING"], average["NLENSING"] = index_ranges(lensing["AVE_REF"], nobj)
         return Partition(
@@ -185,7 +194,7 @@ class PartitionBuilder:
             self.name,
             self.nsecfilt,
             average=average,
-            secfilt=_copy(self._secfilt.view),
+            secfilt=self._secfilt.take(),
             measure=measure,
             lensing=lensing,
             next_objid=self.next_objid,
