@@ -140,14 +140,35 @@ def test_addstar_on_hosts_equals_local(half_master, sshd_farm, tmp_path, helpers
     _assert_same(local, db, lambda i: [db.partition(i)])
 
 
-def test_host_killed_mid_run_then_rerun(half_master, sshd_farm, tmp_path, monkeypatch):
+def _server_files(server) -> dict[str, bytes]:
+    """Every file of a server's database root except its state folder."""
+    root = Path(server.root)
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".dvo" not in p.relative_to(root).parts
+    }
+
+
+@pytest.mark.parametrize(
+    ("op", "nth", "logged", "checkpointed"),
+    [("addstar_apply", 3, 1, 2), ("addstar_prepare", 1, 2, 0)],
+    ids=["applying the third file", "preparing the first checkpoint"],
+)
+def test_host_killed_mid_run_then_rerun(
+    half_master, sshd_farm, tmp_path, monkeypatch, helpers, op, nth, logged, checkpointed
+):
+    """Killed while applying a file (after a checkpoint of two) or while preparing the
+    first checkpoint: an error naming the host, the database as of the last checkpoint with
+    the other files in the log, nothing pending; a rerun with the host back ends as a local
+    run."""
     from dvo.tools.loopback_sshd import start_sshd
 
     from dvo.database import open_database
     from dvo.hosts import ssh
     from dvo.hosts.executor import host_options
     from dvo.hosts.table import write_host_table
-    from dvo.hosts.twophase import read_record
+    from dvo.hosts.twophase import HOSTTX, read_record
     from dvo.hosts.verify import verify_hosts
     from dvo.ingest import addstar
     from dvo.wal import WriteAheadLog
@@ -157,16 +178,17 @@ def test_host_killed_mid_run_then_rerun(half_master, sshd_farm, tmp_path, monkey
     local = open_database(tmp_path / "local")
     db, servers = _hosted(sshd_farm, tmp_path / "hosted", master, "ak")
     victim, other = servers
-    request, applied = ssh.Session.request, []
+    before, hosts_before = helpers.snapshot(db), [_server_files(s) for s in servers]
+    request, seen = ssh.Session.request, []
 
-    def dies_at_third_file(self, message):
-        if self.host.port == victim.port and message["op"] == "addstar_apply":
-            applied.append(message["step"])
-            if len(applied) == 3:
-                victim.kill()  # after the first checkpoint (2 files), before the third file
+    def dies(self, message):
+        if self.host.port == victim.port and message["op"] == op:
+            seen.append(message["step"])
+            if len(seen) == nth:
+                victim.kill()
         return request(self, message)
 
-    monkeypatch.setattr(ssh.Session, "request", dies_at_third_file)
+    monkeypatch.setattr(ssh.Session, "request", dies)
     cfg = _config(sshd_farm, connect_timeout=5.0)
     with host_options(**cfg), pytest.raises(HostError) as info:
         addstar(db, rest, checkpoint=2)
@@ -174,9 +196,13 @@ def test_host_killed_mid_run_then_rerun(half_master, sshd_farm, tmp_path, monkey
     assert str(victim.port) in info.value.host
     assert info.value.partitions and "addstar again" in str(info.value)
     assert read_record(db.catdir)["pending"] is None  # nothing half written
-    assert len(WriteAheadLog(db.catdir).pending()) == 1  # the third file, logged
+    assert not any((Path(other.root) / ".dvo" / HOSTTX).glob("*/*.json"))  # nothing staged
+    assert len(WriteAheadLog(db.catdir).pending()) == logged  # nothing lost
     loaded = np.unique(db.images()["EXP_ID"])
-    assert len(loaded) == len(np.unique(local.images()["EXP_ID"])) + 2  # the first checkpoint
+    assert len(loaded) == len(np.unique(local.images()["EXP_ID"])) + checkpointed
+    if not checkpointed:  # every file here and on the hosts as before the run
+        assert helpers.snapshot(db) == before
+        assert [_server_files(s) for s in servers] == hosts_before
 
     revived = start_sshd(sshd_farm.base, f"revived-as{len(sshd_farm.servers)}", victim.root,
                          sshd_farm.authorized)  # fmt: skip
@@ -186,10 +212,11 @@ def test_host_killed_mid_run_then_rerun(half_master, sshd_farm, tmp_path, monkey
     write_host_table(db.catdir, [sshd_farm.host(revived, 1), sshd_farm.host(other, 2)])
     with host_options(**_config(sshd_farm)):
         assert verify_hosts(db) == []  # the last checkpoint, on every host
-        assert len(WriteAheadLog(db.catdir).pending()) == 1  # readers leave it to a writer
-        again = addstar(db, rest)  # replays the logged file, then loads the others
+        assert len(WriteAheadLog(db.catdir).pending()) == logged  # readers leave it to a writer
+        again = addstar(db, rest)  # replays the logged files, then loads the others
         assert verify_hosts(db) == []
-    assert again.loaded == len(rest) - 3 and len(again.skipped) == 3
+    done = checkpointed + logged
+    assert again.loaded == len(rest) - done and len(again.skipped) == done
     assert WriteAheadLog(db.catdir).pending() == []
     addstar(local, rest)
     _assert_same(local, db, lambda i: _copies(db, [revived, other], i))
