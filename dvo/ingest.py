@@ -22,6 +22,7 @@ transaction as the commit point. The result is that of a local run.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -47,8 +48,21 @@ from dvo.wal import Delta, WriteAheadLog
 
 __all__ = ["AddstarReport", "addstar", "replay", "PartitionCache"]
 
-#: Changed partitions are checkpointed once they hold this much memory.
-MAX_PENDING_BYTES = 3 << 30
+
+def _memory_share(fraction: float, floor: int = 1 << 30) -> int:
+    """A share of the machine's physical memory (at least ``floor`` bytes)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        total = 0
+    return max(int(total * fraction), floor)
+
+
+#: Changed partitions are checkpointed once they hold this much memory; a checkpoint rewrites
+#: them whole, so fewer, larger checkpoints cost less.
+MAX_PENDING_BYTES = _memory_share(0.25)
+#: Unchanged partitions kept in memory for association, least recently used dropped.
+CACHE_BYTES = _memory_share(0.15)
 
 
 @dataclass
@@ -84,7 +98,7 @@ class AddstarReport:
 class PartitionCache:
     """Partitions read during one addstar run, least recently used dropped past a budget."""
 
-    def __init__(self, db: Database, budget_bytes: int = 4 << 30) -> None:
+    def __init__(self, db: Database, budget_bytes: int = CACHE_BYTES) -> None:
         self.db, self.budget = db, budget_bytes
         self._parts: OrderedDict[int, Partition] = OrderedDict()
 
