@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -214,7 +215,10 @@ def commit_prepared(root: str | Path, txid: str, parts: list[tuple[int, str]]) -
                 raise _partition_error(f"nothing prepared for {name} in write {txid}", name)
             rec = json.loads(rec_path.read_text())
             files = rec.get("files") or {}
-            if rec.get("name") != name or not files:
+            own = {
+                p.relative_to(root).as_posix() for p in layout.partition_files(root, name).values()
+            }
+            if rec.get("name") != name or not files or not set(files) <= own:
                 raise _partition_error(f"the prepared record of {name} is not valid", name)
             paths = {rel: tdir / "files" / rel for rel in files}
             if all(p.is_file() for p in paths.values()):
@@ -366,18 +370,21 @@ class HostWrite:
         clients = self.sessions or _Clients(self.cfg)
         results: dict[tuple[int, int], object] = {}
         errors: list[HostError] = []
+        conn = max(1, self.cfg.connections_per_host)
+        per_host = {h: threading.Semaphore(conn) for h in self.holders}
 
         def job(host: Host, chunk: list[int]) -> None:
             try:
-                for i, res in self._prepare_chunk(clients, host, chunk, task).items():
-                    results[(host.id, i)] = res
+                with per_host[host.id]:
+                    for i, res in self._prepare_chunk(clients, host, chunk, task).items():
+                        results[(host.id, i)] = res
             except HostError as exc:
                 errors.append(exc)
             except Exception as exc:  # noqa: BLE001 - reported with the host's name
                 errors.append(HostError(f"{type(exc).__name__}: {exc}", host=host.label))
 
         try:
-            with ThreadPoolExecutor(max(1, min(len(jobs), 2 * len(self.holders)))) as pool:
+            with ThreadPoolExecutor(max(1, min(len(jobs), conn * len(self.holders)))) as pool:
                 list(pool.map(lambda j: job(*j), jobs))
         finally:
             if clients is not self.sessions:
@@ -407,11 +414,15 @@ class HostWrite:
 
     def abort(self) -> None:
         """Tell every holder to drop what it staged (best effort: staged files are inert)."""
-        for hid, indices in self.holders.items():
+
+        def job(hid: int, indices: list[int]) -> None:
             try:
                 self._send(self._host(hid), "txn_abort", indices)
             except HostError as exc:
                 log.warning("could not abort %s write %s: %s", self.op, self.txid, exc)
+
+        with ThreadPoolExecutor(max(1, len(self.holders))) as pool:
+            list(pool.map(lambda h: job(*h), self.holders.items()))
 
     # ---------------------------------------------------------------- phase 2
     def stage_decision(self, tx) -> None:

@@ -100,6 +100,8 @@ def relphot_pair(sshd_farm, tiny_db_master, tmp_path):
 def test_relphot_on_hosts_equals_local(relphot_pair, sshd_farm):
     from dvo.cli.relphot import main
     from dvo.hosts.executor import host_options
+    from dvo.hosts.ssh import SshConfig
+    from dvo.hosts.sync import check_hosts, push
     from dvo.hosts.twophase import read_record
     from dvo.hosts.verify import verify_hosts
     from dvo.relphot import relphot
@@ -116,6 +118,11 @@ def test_relphot_on_hosts_equals_local(relphot_pair, sshd_farm):
     assert sorted(record["rewritten"]) == sorted(str(db.skytable.name[i]) for i in db.populated())
     with host_options(**_config(sshd_farm)):
         assert verify_hosts(db) == []
+    # the host copies are now newer than the local files: check knows, push refuses
+    cfg = SshConfig(**_config(sshd_farm))
+    assert check_hosts(db, cfg, echo=lambda _: None) == []
+    with pytest.raises(HostError, match="dvo hosts pull first"):
+        push(db, cfg, echo=lambda _: None)
     cols = ("MCAL_PSF", "MCAL_APER", "DMCAL", "XM", "N_FIT_PHOTOM", "FLAGS")
     _assert_same_database(local, db, servers, cols)
 
@@ -167,14 +174,14 @@ def test_host_killed_while_preparing_leaves_everything_as_before(
 
 
 def test_host_killed_before_commit_is_pending_then_resumed(
-    relphot_pair, sshd_farm, monkeypatch, tmp_path
+    relphot_pair, sshd_farm, monkeypatch, capsys
 ):
     from dvo.tools.loopback_sshd import start_sshd
 
+    from dvo.cli.main import main
     from dvo.hosts.executor import host_options
     from dvo.hosts.table import write_host_table
-    from dvo.hosts.twophase import HostWrite, pending_partitions, resume_pending
-    from dvo.hosts.verify import verify_hosts
+    from dvo.hosts.twophase import HostWrite, pending_partitions
     from dvo.relphot import relphot
 
     local, db, servers = relphot_pair
@@ -204,15 +211,14 @@ def test_host_killed_before_commit_is_pending_then_resumed(
     with open(sshd_farm.known_hosts, "a") as fh:
         fh.write(revived.known_hosts_line() + "\n")
     write_host_table(db.catdir, [sshd_farm.host(revived, 1), sshd_farm.host(servers[1], 2)])
-    with host_options(**_config(sshd_farm)):
-        problems = verify_hosts(db)
-        assert {p.where for p in problems if p.check == "host write pending"} == held
-        with db.writer():
-            assert resume_pending(db) == len(held)
+    with host_options(**_config(sshd_farm)), pytest.raises(SystemExit):
+        main(["verify", "-D", str(db.catdir), "--quiet"])  # exit 1: pending partitions
+    out = capsys.readouterr().out
+    assert {line.split(":")[0] for line in out.splitlines() if "host write pending" in line} == held
+    main(["hosts", "resume", "-D", str(db.catdir), "--known-hosts", str(sshd_farm.known_hosts)])
+    assert f"{len(held)} partition copies committed" in capsys.readouterr().out
     assert pending_partitions(db.catdir) == {}
-    from dvo.relphot import relphot as run_local
-
-    run_local(local)
+    relphot(local)
     _assert_same_database(local, db, [revived, servers[1]], ("MCAL_PSF", "FLAGS"))
 
 
