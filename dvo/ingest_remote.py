@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 import zstandard
 
-from dvo.builder import PartitionBuilder, _raw, _Rows
+from dvo.builder import PartitionBuilder, _Rows
 from dvo.errors import HostError
 from dvo.hosts.protocol import pack_array, unpack_array
 from dvo.hosts.wire import count, finite, in_range, require
-from dvo.schema import AVERAGE, LENSING, MEASURE
+from dvo.schema import AVERAGE, LENSING, MEASURE, opaque
 
 __all__ = [
     "Mirror",
@@ -63,7 +63,7 @@ def pack_rows(rows: np.ndarray, schema) -> dict:
     """Table rows as JSON: the row count and the zstd-compressed raw bytes of ``schema``'s
     dtype (the receiver views them with its own schema, never a dtype from the wire)."""
     rows = np.ascontiguousarray(schema.conform(rows))
-    data = zstandard.ZstdCompressor(level=1).compress(_raw(rows).tobytes())
+    data = zstandard.ZstdCompressor(level=1).compress(opaque(rows).tobytes())
     return {"rows": len(rows), "data": pack_array(np.frombuffer(data, np.uint8))}
 
 

@@ -8,6 +8,11 @@ import click
 
 from dvo.cli.options import catdir_option, quiet_option
 
+known_hosts_option = click.option(
+    "--known-hosts", type=click.Path(dir_okay=False), default=None,
+    help="Partition hosts: known_hosts file (default ~/.ssh/known_hosts).",
+)  # fmt: skip
+
 
 @click.command()
 @catdir_option
@@ -28,11 +33,17 @@ from dvo.cli.options import catdir_option, quiet_option
     show_default=True,
     help="Wait for another writer, or fail at once.",
 )
+@known_hosts_option
 @quiet_option
-def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, quiet) -> None:
-    """Ingest FILES (smf exposures, or FITS/Parquet/CSV catalogues) into the database."""
+def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, known_hosts,
+            quiet) -> None:  # fmt: skip
+    """Ingest FILES (smf exposures, or FITS/Parquet/CSV catalogues) into the database.
+
+    Partitions pushed to partition hosts are updated on their hosts.
+    """
     from dvo.cli.progress import progress_bar
     from dvo.database import open_database
+    from dvo.hosts.executor import host_options
     from dvo.ingest import addstar as run
 
     db = open_database(catdir)
@@ -40,7 +51,10 @@ def addstar(catdir, files, radius, replace, photcode, checkpoint, wait, quiet) -
     def show(report) -> str:
         return f"{report.detections:,} detections, {report.new_objects:,} new objects"
 
-    with progress_bar(len(files), "addstar", quiet=quiet, show=show) as bar:
+    with (
+        progress_bar(len(files), "addstar", quiet=quiet, show=show) as bar,
+        host_options(known_hosts=known_hosts),
+    ):
         report = run(
             db,
             files,
