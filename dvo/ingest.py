@@ -200,8 +200,12 @@ class _Loader:
         for part in finished:
             self.cache.put(part)
         if write is not None:
-            write.commit()  # phase 2 on the hosts; a host that does not confirm stays pending
-            self.hosts.refresh_database_files((layout.IMAGES, layout.STATS))
+            try:
+                write.commit()  # phase 2 on the hosts; one that does not confirm stays pending
+            except HostError:
+                self.hosts.refresh_database_files(best_effort=True)  # the hosts that did
+                raise
+            self.hosts.refresh_database_files()
         self.wal.prune()
 
     def _commit(self, finished: list[Partition], stats: np.ndarray, write) -> None:

@@ -29,6 +29,7 @@ writer replays the files after the last checkpoint once the host is back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 import zstandard
 
+from dvo import layout
 from dvo.builder import PartitionBuilder, _Rows
 from dvo.errors import HostError
+from dvo.hosts.assign import DATA_ON_TGT
 from dvo.hosts.protocol import pack_array, unpack_array
 from dvo.hosts.wire import count, finite, in_range, require
 from dvo.schema import AVERAGE, LENSING, MEASURE, opaque
@@ -55,6 +58,7 @@ __all__ = [
 
 I8, F8 = "<i8", "<f8"
 MAX_ROWS = 1 << 26
+log = logging.getLogger("dvo.hosts")
 _RUN = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -158,11 +162,18 @@ class OpenTask:
         return cls(_check_run(req.get("run")))
 
     def remote(self, db, index: int, stage=None):
-        """On the worker: the builder's positions and counters."""
-        b = _builder(db, _RUNS.setdefault(self.run, _Run()), index)
-        ave = b.average
-        arrays = {"ra": ave["RA"], "dec": ave["DEC"], "obj_id": ave["OBJ_ID"].astype(np.int64)}
-        return _counters(b), arrays
+        """On the worker: positions and counters (of the run's builder, if it has one; else
+        read from the Average table alone: builders are made by the first change)."""
+        b = _RUNS.setdefault(self.run, _Run()).builders.get(index)
+        if b is not None:
+            ave, next_objid = b.average, b.next_objid
+        else:
+            cols = {"average": ["RA", "DEC", "OBJ_ID"]}
+            with db.reader():
+                part = db.partition(index, kinds=("average",), columns=cols)
+            ave, next_objid = part.average, part.next_objid
+        meta = {"nobjects": len(ave), "next_objid": int(next_objid), "nbytes": 0}
+        return meta, {"ra": ave["RA"], "dec": ave["DEC"], "obj_id": ave["OBJ_ID"].astype(np.int64)}
 
     def decode(self, index: int, meta: dict, a: dict) -> Mirror:
         """A worker's answer, checked."""
@@ -243,6 +254,10 @@ class ApplyTask:
             require(bool(np.all(rows["CAT_ID"] == index)), f"{what}: CAT_ID is not {index}")
         in_range(m["AVE_REF"].astype(np.int64), "measure AVE_REF", 0, n)
         in_range(ll["AVE_REF"].astype(np.int64), "lensing AVE_REF", 0, n)
+        ids = np.concatenate([b.average["OBJ_ID"], ave["OBJ_ID"]])
+        for rows, what in ((m, "measure"), (ll, "lensing")):
+            ok = np.array_equal(rows["OBJ_ID"], ids[rows["AVE_REF"].astype(np.int64)])
+            require(ok, f"{what}: OBJ_ID differs from its object's")
         b.add(ave, m, ll, db.photcodes)
         touched = np.unique(np.concatenate([m["AVE_REF"], ll["AVE_REF"]])).astype(np.int64)
         out = b.average
@@ -569,45 +584,87 @@ class HostPartitions:
         self.dirty = {}
         return np.concatenate(rows)
 
-    def refresh_database_files(self, files: tuple[str, ...]) -> None:
-        """Copy the database-wide ``files`` (Images, the statistics index) to every host
-        holding pushed partitions, each to a temporary name then renamed, so that the hosts'
-        own checks (``dvo verify``) see the images and counts their partitions now hold."""
-        from pathlib import PurePosixPath
-
-        import paramiko
-
-        from dvo.hosts.sync import _upload
-
-        st = self.db.skytable
-        idx = np.array(sorted(self.remote), np.int64)
-        hids = ({int(h) for h in st.host_id[idx]} | {int(h) for h in st.backup_id[idx]}) - {0}
-        tag = uuid.uuid4().hex[:8]
-        for hid in sorted(hids):
-            host = self._host(hid)
-            try:
-                sftp = self.clients.get(host).open_sftp()
-                try:
-                    sftp.get_channel().settimeout(self.cfg.command_timeout)
-                    for rel in files:
-                        _upload(sftp, self.db.catdir / rel, PurePosixPath(host.path) / rel, tag)
-                finally:
-                    sftp.close()
-            except (OSError, EOFError, paramiko.SSHException) as exc:
-                reason = " ".join(str(exc).split())
-                raise HostError(f"could not refresh its copies of {', '.join(files)} ({reason}); "
-                                "its partitions are written, the next checkpoint refreshes them",
-                                host=host.label) from None  # fmt: skip
+    def refresh_database_files(self, *, best_effort: bool = False) -> None:
+        """Copy Images and the statistics index to every host holding pushed partitions
+        (:func:`refresh_host_copies`); ``best_effort``: log failures instead of raising."""
+        try:
+            refresh_host_copies(self.db, self.cfg, self.clients)
+        except HostError as exc:
+            if not best_effort:
+                raise
+            log.warning("%s", exc)
 
     def close(self) -> None:
         """End the run's worker sessions."""
         self.clients.close()
 
 
+def refresh_host_copies(db, config=None, clients=None) -> None:
+    """Copy Images and the statistics index to every host holding pushed partitions, each to
+    a temporary name then renamed, so that the hosts' own checks (``dvo verify``: IMAGE_IDs,
+    counts) see what their partitions now hold after addstar wrote them there.
+
+    Raises
+    ------
+    HostError
+        Hosts that could not be refreshed (named; the others were).
+    """
+    from pathlib import PurePosixPath
+
+    import paramiko
+
+    from dvo.hosts.executor import _Clients, current_config
+    from dvo.hosts.sync import _upload
+    from dvo.hosts.table import hosts_by_id, read_host_table
+    from dvo.hosts.twophase import _combined
+
+    cfg = config or current_config()
+    own = clients is None
+    clients = _Clients(cfg) if own else clients
+    st, hosts = db.skytable, hosts_by_id(read_host_table(db.catdir))
+    pushed = (st.host_id != 0) & ((st.host_flags & DATA_ON_TGT) != 0)
+    hids = sorted({int(h) for h in st.host_id[pushed]} | {int(h) for h in st.backup_id[pushed]})
+    tag, errors = uuid.uuid4().hex[:8], []
+    try:
+        for hid in (h for h in hids if h in hosts):
+            host = hosts[hid]
+            try:
+                sftp = clients.get(host).open_sftp()
+                try:
+                    sftp.get_channel().settimeout(cfg.command_timeout)
+                    for rel in (layout.IMAGES, layout.STATS):
+                        _upload(sftp, db.catdir / rel, PurePosixPath(host.path) / rel, tag)
+                finally:
+                    sftp.close()
+            except HostError as exc:
+                errors.append(exc)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                errors.append(HostError(f"SFTP failed ({reason})", host=host.label))
+    finally:
+        if own:
+            clients.close()
+    if errors:
+        raise _combined(errors, "its copies of Images and the statistics index are older "
+                        "than its partitions: dvo verify there reports their new images "
+                        "until the next addstar checkpoint or dvo hosts resume")  # fmt: skip
+
+
+def finish_pending(db, config=None) -> int:
+    """Finish an unfinished host write (:func:`dvo.hosts.twophase.resume_pending`; the caller
+    holds the writer lock) and, for addstar's, refresh the hosts' copies of Images and the
+    statistics index. Returns the number of partition copies committed."""
+    from dvo.hosts.twophase import read_record, resume_pending
+
+    pending = read_record(db.catdir)["pending"] or {}
+    n = resume_pending(db, config)
+    if n and pending.get("op") == "addstar":
+        refresh_host_copies(db, config)
+    return n
+
+
 def has_pushed(db) -> bool:
     """Whether any partition of ``db`` is marked as held by its host."""
-    from dvo.hosts.assign import DATA_ON_TGT
-
     st = db.skytable
     return bool(np.any((st.host_id != 0) & ((st.host_flags & DATA_ON_TGT) != 0)))
 
@@ -615,9 +672,8 @@ def has_pushed(db) -> bool:
 def host_partitions(db) -> HostPartitions | None:
     """The run's :class:`HostPartitions` when some partitions of ``db`` are pushed (an
     unfinished host write is finished first), else None."""
-    from dvo.hosts.assign import DATA_ON_TGT
     from dvo.hosts.executor import current_config, pushed_partitions
-    from dvo.hosts.twophase import pending_partitions, resume_pending
+    from dvo.hosts.twophase import pending_partitions
 
     st = db.skytable
     candidates = np.flatnonzero((st.host_id != 0) & ((st.host_flags & DATA_ON_TGT) != 0))
@@ -628,5 +684,5 @@ def host_partitions(db) -> HostPartitions | None:
         return None
     cfg = current_config()
     if pending_partitions(db.catdir):
-        resume_pending(db, cfg)
+        finish_pending(db, cfg)
     return HostPartitions(db, remote, cfg)

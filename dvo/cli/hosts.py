@@ -137,11 +137,12 @@ def pull(catdir, known_hosts, trust_new_host_keys, timeout) -> None:
 @catdir_option
 @ssh_options
 def resume(catdir, known_hosts, trust_new_host_keys, timeout) -> None:
-    """Finish a relphot/relastro write that some hosts did not confirm (see dvo verify)."""
+    """Finish an addstar/relphot/relastro write that some hosts did not confirm (see dvo
+    verify)."""
     from dvo.database import open_database
-    from dvo.hosts.twophase import resume_pending
+    from dvo.ingest_remote import finish_pending
 
     db = open_database(catdir)
     with db.writer(timeout=60):
-        n = resume_pending(db, _config(known_hosts, trust_new_host_keys, timeout))
+        n = finish_pending(db, _config(known_hosts, trust_new_host_keys, timeout))
     click.echo(f"{n} partition copies committed" if n else "no host write pending")

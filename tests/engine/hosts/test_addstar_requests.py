@@ -98,6 +98,8 @@ def _tamper(deltas, index, what):
         extra["RA"], extra["DEC"], extra["CAT_ID"] = m["RA"][0], m["DEC"][0], index
         extra["OBJ_ID"] = 1 << 31
         a = np.concatenate([a, extra])
+    elif what == "obj_id":
+        m["OBJ_ID"][0] += 1
     elif what == "nobjects":
         nobj += 1
     return {index: (nobj, a, m, ll)}
@@ -106,7 +108,8 @@ def _tamper(deltas, index, what):
 @pytest.mark.parametrize(
     ("what", "message"),
     [("ave_ref", "measure AVE_REF: values outside"), ("cat_id", "CAT_ID is not"),
-     ("objid", "not numbered after the existing ones"), ("nobjects", "the client expects")],
+     ("objid", "not numbered after the existing ones"), ("nobjects", "the client expects"),
+     ("obj_id", "measure: OBJ_ID differs from its object's")],
 )  # fmt: skip
 def test_worker_refuses_rows_that_do_not_fit_the_partition(file_delta, what, message):
     from dvo.ingest_remote import ApplyTask
