@@ -33,7 +33,7 @@ import logging
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import zstandard
@@ -102,11 +102,8 @@ class _Run:
     """A worker's state for one addstar run: the builders of the partitions it changed."""
 
     step: int = 0  # state-changing requests (apply, prepare) received
-    builders: dict | None = None
-    base: dict | None = None  # index -> file stamps when its builder was made
-
-    def __post_init__(self) -> None:
-        self.builders, self.base = {}, {}
+    builders: dict[int, PartitionBuilder] = field(default_factory=dict)
+    base: dict[int, dict] = field(default_factory=dict)  # file stamps when each was made
 
 
 _RUNS: dict[str, _Run] = {}  # this worker process's runs (one session serves one run)
@@ -125,7 +122,6 @@ def _advance(req: dict) -> _Run:
 
 def _builder(db, state: _Run, index: int) -> PartitionBuilder:
     """The run's builder of a partition, made from this host's copy on first use."""
-    from dvo import layout
     from dvo.hosts.manifest import file_stamps
 
     if index not in state.builders:
@@ -323,7 +319,6 @@ class PrepareTask:
 
     def remote(self, db, index: int, stage):
         """On the worker: the finished partition staged; its statistics row and checksums."""
-        from dvo import layout
         from dvo.hosts.twophase import stats_arrays
         from dvo.partition import write_partition
         from dvo.stats import partition_stats
