@@ -32,6 +32,7 @@ import contextlib
 import logging
 import re
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -58,6 +59,9 @@ __all__ = [
 
 I8, F8 = "<i8", "<f8"
 MAX_ROWS = 1 << 26
+#: Mirrors of partitions not changed since the checkpoint are dropped past this (24 bytes an
+#: object: 1 GiB holds 45 million objects).
+MIRROR_BYTES = 1 << 30
 log = logging.getLogger("dvo.hosts")
 _RUN = re.compile(r"^[0-9a-f]{32}$")
 
@@ -376,6 +380,10 @@ class Mirror:
     def nobjects(self) -> int:
         return self._rows.n
 
+    @property
+    def nbytes(self) -> int:
+        return self._rows.nbytes
+
     def update(self, new_average: np.ndarray, done: Applied) -> None:
         """Append a file's new objects and set the touched objects' new positions."""
         new = np.empty(len(new_average), _MIRROR)
@@ -415,7 +423,7 @@ class HostPartitions:
         self.clients = _Clients(self.cfg)
         self.run = uuid.uuid4().hex
         self.steps: dict[int, int] = {}  # host id -> state-changing requests sent
-        self.mirrors: dict[int, Mirror] = {}
+        self.mirrors: OrderedDict[int, Mirror] = OrderedDict()  # least recently used first
         self.dirty: dict[int, int] = {}  # changed since the checkpoint -> nbytes (primary)
 
     def __contains__(self, index: int) -> bool:
@@ -496,19 +504,36 @@ class HostPartitions:
 
     def get(self, index: int) -> Mirror:
         """The partition's mirror, fetched from its host on first use."""
-        self.fetch([index])
+        self.fetch([index], evict=False)
         return self.mirrors[int(index)]
 
-    def fetch(self, indices) -> None:
-        """Fetch the mirrors of the pushed partitions among ``indices`` not fetched yet (one
-        request per host, all hosts at once)."""
+    def fetch(self, indices, *, evict: bool = True) -> None:
+        """Fetch the mirrors of the pushed partitions among ``indices`` not held (one request
+        per host, all hosts at once); then, past MIRROR_BYTES, drop the least recently used
+        others. A dropped mirror is fetched again when needed: the worker answers with its
+        builder's state, or its files', which the last checkpoint wrote, so it is exact."""
+        want = [int(i) for i in indices if int(i) in self.remote]
         jobs: dict[int, list[int]] = {}
-        for i in indices:
-            if int(i) in self.remote and int(i) not in self.mirrors:
-                jobs.setdefault(self.holders(int(i))[0], []).append(int(i))
+        for i in want:
+            if i in self.mirrors:
+                self.mirrors.move_to_end(i)
+            else:
+                jobs.setdefault(self.holders(i)[0], []).append(i)
         if jobs:
             for (_, i), mirror in self._each_host(jobs, self._open).items():
                 self.mirrors[i] = mirror
+        if evict:
+            self._evict(set(want))
+
+    def _evict(self, keep: set[int]) -> None:
+        """Drop least recently used mirrors (not ``keep``, not changed since the checkpoint)
+        while they hold more than MIRROR_BYTES."""
+        total = sum(m.nbytes for m in self.mirrors.values())
+        for i in list(self.mirrors):
+            if total <= MIRROR_BYTES:
+                return
+            if i not in keep and i not in self.dirty:
+                total -= self.mirrors.pop(i).nbytes
 
     def _open(self, hid: int, indices: list[int]) -> dict:
         return self._ask(hid, OpenTask(self.run), indices)

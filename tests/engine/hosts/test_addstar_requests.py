@@ -82,6 +82,10 @@ def test_apply_on_the_worker_is_the_local_builder(file_delta):
         mirror.update(a, got[i])
         assert mirror.average["RA"].tobytes() == b.average["RA"].tobytes()
         assert mirror.average["OBJ_ID"].tobytes() == b.average["OBJ_ID"].tobytes()
+    again = _ask(db, OpenTask(run), list(deltas))  # a dropped mirror, fetched again
+    for i in deltas:
+        assert again[i].average.tobytes() == opened[i].average.tobytes()
+        assert again[i].next_objid == opened[i].next_objid
 
 
 def _tamper(deltas, index, what):
@@ -136,8 +140,8 @@ def test_worker_refuses_a_step_it_did_not_follow(file_delta):
 def test_prepare_stages_what_the_local_builder_finishes(file_delta):
     from dvo import layout
     from dvo.builder import PartitionBuilder
-    from dvo.hosts.twophase import HOSTTX
-    from dvo.ingest_remote import ApplyTask, PrepareTask
+    from dvo.hosts.twophase import HOSTTX, commit_prepared
+    from dvo.ingest_remote import ApplyTask, OpenTask, PrepareTask
     from dvo.partition import read_partition
     from dvo.stats import partition_stats
 
@@ -156,6 +160,12 @@ def test_prepare_stages_what_the_local_builder_finishes(file_delta):
         part = read_partition(staged, i, want.name, db.nsecfilt)
         for kind in ("average", "secfilt", "measure", "lensing"):
             assert part.table(kind).tobytes() == want.table(kind).tobytes()
+    # committed: a mirror fetched again (no builder now) reads the new files
+    commit_prepared(db.catdir, txid, [(i, str(db.skytable.name[i])) for i in deltas])
+    again = _ask(db, OpenTask(run), list(deltas))
+    for i in deltas:
+        assert again[i].nobjects == n[i]
+        assert again[i].average["RA"].tobytes() == db.partition(i).average["RA"].tobytes()
 
 
 def test_packed_rows_are_checked():
@@ -173,3 +183,29 @@ def test_packed_rows_are_checked():
         unpack_rows({**packed, "data": pack_array(np.arange(9, dtype=np.uint8))}, MEASURE, "m")
     with pytest.raises(HostError, match="not packed rows"):
         unpack_rows({"rows": 3}, MEASURE, "m")
+
+
+def test_mirrors_past_the_budget_are_dropped_least_recently_used_first(monkeypatch):
+    from collections import OrderedDict
+
+    from dvo.ingest_remote import HostPartitions, Mirror
+
+    def mirror(i: int) -> Mirror:
+        return Mirror.from_arrays(i, np.zeros(10), np.zeros(10), np.arange(10), 10)
+
+    fetched = []
+
+    def each_host(jobs, make):
+        fetched.extend(jobs[1])
+        return {(1, i): mirror(i) for i in jobs[1]}
+
+    hp = object.__new__(HostPartitions)  # no hosts: fetching is replaced
+    hp.remote, hp.dirty, hp.mirrors = {1, 2, 3, 4}, {4: 0}, OrderedDict()
+    hp.holders, hp._each_host = (lambda i: [1]), each_host
+    monkeypatch.setattr("dvo.ingest_remote.MIRROR_BYTES", 2 * mirror(0).nbytes)
+    hp.fetch([4, 1, 2])  # all needed now: none dropped
+    assert list(hp.mirrors) == [4, 1, 2]
+    hp.fetch([3])  # 4 changed since the checkpoint stays; 1 then 2 go
+    assert list(hp.mirrors) == [4, 3]
+    assert hp.get(1).index == 1 and list(hp.mirrors) == [4, 3, 1]
+    assert fetched == [4, 1, 2, 3, 1]
