@@ -48,8 +48,13 @@ from dvo.hosts.wire import count, finite, in_range, require
 from dvo.schema import AVERAGE, LENSING, MEASURE, opaque
 
 __all__ = [
+    "MIRROR_BYTES",
     "Mirror",
     "HostPartitions",
+    "host_partitions",
+    "has_pushed",
+    "finish_pending",
+    "refresh_host_copies",
     "OpenTask",
     "ApplyTask",
     "PrepareTask",
