@@ -54,12 +54,13 @@ class Matcher:
         obj_ra, obj_dec = np.asarray(obj_ra, np.float64) % 360.0, np.asarray(obj_dec, np.float64)
         self.validate(ra, dec)
         self.validate(obj_ra, obj_dec)
-        if len(obj_ra) == 0 or len(ra) == 0:
-            return np.full(len(ra), -1, np.int64), np.full(len(ra), np.inf)
         height = self.radius / 3600.0
-        zone = np.floor((obj_dec + 90.0) / height).astype(np.int64)
-        order = np.lexsort((obj_ra, zone))
-        zs = zone[order]
+        candidates = _near_box(ra, dec, obj_ra, obj_dec, height)
+        if len(candidates) == 0 or len(ra) == 0:
+            return np.full(len(ra), -1, np.int64), np.full(len(ra), np.inf)
+        zone = np.floor((obj_dec[candidates] + 90.0) / height).astype(np.int64)
+        perm = np.lexsort((obj_ra[candidates], zone))
+        order, zs = candidates[perm], zone[perm]
         zmin = int(zs[0])
         starts = np.searchsorted(zs, np.arange(zmin, int(zs[-1]) + 2)).astype(np.int64)
         idx, hav = nearest_within(
@@ -70,6 +71,25 @@ class Matcher:
         sep = np.full(len(ra), np.inf)
         sep[found] = np.degrees(2 * np.arcsin(np.sqrt(hav[found]))) * 3600.0
         return out, sep
+
+
+def _near_box(ra, dec, obj_ra, obj_dec, margin: float) -> np.ndarray:
+    """Indices of the objects inside the detections' bounding box widened by ``margin`` deg:
+    only those can be within ``margin`` of a detection. It keeps the sort that follows
+    proportional to the file's footprint, not to the partitions it touches."""
+    if len(ra) == 0:
+        return np.zeros(0, np.int64)
+    keep = (obj_dec >= dec.min() - margin) & (obj_dec <= dec.max() + margin)
+    top = max(abs(float(dec.min())), abs(float(dec.max()))) + margin
+    if top < 80.0:  # away from the poles an RA interval bounds the box too
+        ref = float(ra[0])
+        rel = (ra - ref + 180.0) % 360.0 - 180.0
+        lo, hi = float(rel.min()), float(rel.max())
+        if hi - lo < 180.0:
+            widen = 1.01 * margin / np.cos(np.radians(top))
+            obj_rel = (obj_ra - ref + 180.0) % 360.0 - 180.0
+            keep &= (obj_rel >= lo - widen) & (obj_rel <= hi + widen)
+    return np.flatnonzero(keep)
 
 
 def one_per_image(obj: np.ndarray, image: np.ndarray, sep: np.ndarray) -> np.ndarray:
