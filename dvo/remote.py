@@ -44,6 +44,7 @@ TASKS = {
     "addstar_open": ("dvo.ingest_remote", "OpenTask"),
     "addstar_apply": ("dvo.ingest_remote", "ApplyTask"),
     "addstar_prepare": ("dvo.ingest_remote", "PrepareTask"),
+    "crossmatch": ("dvo.query.crossmatch_remote", "MatchHostTask"),
 }
 TXN_OPS = ("txn_commit", "txn_abort")
 OPS = ("scan", "verify", "checksums", *TASKS, *TXN_OPS)

@@ -256,6 +256,8 @@ class HostExecutor:
         """Run ``todo`` on ``host`` once; delivered partitions are removed from ``todo``."""
         names = {i: str(self.skytable.name[i]) for i in todo}
         op, params = _remote_op(task)
+        if callable(getattr(task, "params_for", None)):  # per-partition inputs (crossmatch)
+            params = task.params_for(todo)
         message = {"op": op, "catdir": host.path, **params,
                    "partitions": [{"index": i, "name": names[i]} for i in todo]}  # fmt: skip
         dtype = self._dtype(task)

@@ -10,7 +10,10 @@ The matcher is a strategy class in the style of lsdb's ``KdTreeCrossmatch``:
 2. sends every input row to each partition within ``radius`` of it (``SkyTable.near``, so
    objects just across a partition edge are found), keeping populated partitions only;
 3. runs one task per partition on the executor (in-process or worker processes), each reading
-   only the object columns it needs and matching its input rows;
+   only the object columns it needs and matching its input rows; partitions pushed to
+   partition hosts are matched there (:mod:`dvo.query.crossmatch_remote`: their input rows
+   and positions travel, the matches come back), with failover and ``allow_partial`` as for
+   queries (:class:`~dvo.hosts.executor.HostExecutor`);
 4. keeps, per input row, the nearest object over all partitions (ties: the smaller
    ``obj_id``), or with ``all=True`` every object within the radius.
 
@@ -40,7 +43,7 @@ from dvo.query.execute import choose_executor
 from dvo.query.scan import ScanRequest, scan_partition
 from dvo.skytable import angular_distance
 
-__all__ = ["crossmatch", "KdTreeMatch", "read_positions"]
+__all__ = ["crossmatch", "KdTreeMatch", "read_positions", "match_partition"]
 
 _RA_NAMES = ("ra", "raj2000", "ra_deg", "ra_icrs", "alpha")
 _DEC_NAMES = ("dec", "decj2000", "dec_deg", "de_icrs", "dej2000", "delta")
@@ -105,10 +108,19 @@ class MatchTask:
     all: bool
 
     def __call__(self, catdir: str, index: int):
-        objs = scan_partition(catdir, index, self.request)
-        fn = self.matcher.all if self.all else self.matcher.nearest
-        i, j, sep = fn(self.ra, self.dec, objs["ra"], objs["dec"])
-        return self.rows[i], objs[j], sep
+        i, objs, sep = match_partition(catdir, index, self.request, self.matcher, self.all,
+                                       self.ra, self.dec)  # fmt: skip
+        return self.rows[i], objs, sep
+
+
+def match_partition(catdir: str, index: int, request: ScanRequest, matcher: KdTreeMatch,
+                    every: bool, ra: np.ndarray, dec: np.ndarray):  # fmt: skip
+    """(point row, matched objects' columns, separation) of points against one partition;
+    the same code here and on a partition host."""
+    objs = scan_partition(catdir, index, request)
+    fn = matcher.all if every else matcher.nearest
+    i, j, sep = fn(ra, dec, objs["ra"], objs["dec"])
+    return i, objs[j], sep
 
 
 def read_positions(table_or_path) -> tuple[dict[str, np.ndarray], str, str]:
@@ -234,8 +246,17 @@ def crossmatch(
 
 
 def _run(db, tasks, jobs, progress, empty):
-    sizes = np.array([len(t.rows) for _, t in tasks], np.int64) * 20
-    executor = choose_executor(sizes, jobs)
+    from dvo.hosts.executor import host_executor
+
+    executor = host_executor(db, [i for i, _ in tasks])
+    if executor is not None:  # pushed partitions are matched on their hosts
+        from dvo.query.crossmatch_remote import MatchHostTask
+
+        one = MatchHostTask.build(tasks, empty.dtype)
+        tasks = [(i, one) for i, _ in tasks]
+    else:
+        sizes = np.array([len(t.rows) for _, t in tasks], np.int64) * 20
+        executor = choose_executor(sizes, jobs)
     parts = []
     with closing(executor.map(str(db.catdir), tasks)) as stream:
         for _, result in stream:
