@@ -14,8 +14,9 @@ of each partition file); the calibration passes ``relphot_pass`` / ``relastro_pa
 partition's summary arrays: normal equations, per-image or per-chip sums, counts); the first
 phase of a calibration's write, ``relphot_prepare`` / ``relastro_prepare`` (the new partition
 files staged under ``.dvo/hosttx/<txid>/``, see :mod:`dvo.hosts.twophase`), and its second
-phase ``txn_commit`` / ``txn_abort``. The calibration tasks are fixed classes looked up by
-operation name; their parameters are arrays and numbers, each validated by the task's
+phase ``txn_commit`` / ``txn_abort``; ``crossmatch`` (one partition's matches of the input
+rows sent, :mod:`dvo.query.crossmatch_remote`). The calibration tasks are fixed classes
+looked up by operation name; their parameters are arrays and numbers, each validated by the task's
 ``from_request`` before any partition is read. Nothing from the request is executed or
 passed to a shell.
 """
