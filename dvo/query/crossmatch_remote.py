@@ -22,7 +22,7 @@ import numpy as np
 
 from dvo.errors import HostError, QueryError
 from dvo.hosts.protocol import pack_array, unpack_array
-from dvo.hosts.wire import finite, in_range, length, require
+from dvo.hosts.wire import count, finite, in_range, length, require
 from dvo.query.scan import ScanRequest
 
 __all__ = ["MatchHostTask", "MAX_INPUT_BYTES"]
@@ -38,7 +38,7 @@ def _slices(index: np.ndarray, counts: np.ndarray) -> dict[int, slice]:
     return {int(i): slice(int(e - c), int(e)) for i, c, e in zip(index, counts, ends, strict=True)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MatchHostTask:
     """One crossmatch over many partitions: ``task(catdir, index)`` here, ``crossmatch`` there.
 
@@ -110,6 +110,7 @@ class MatchHostTask:
         from dvo.ids import split_object_id
 
         n = len(a["input_row"])
+        require(count(meta.get("matches"), "matches") == n, "matches: not the rows sent")
         for name, v in a.items():
             length(v, name, n)
         s = self.parts[index]

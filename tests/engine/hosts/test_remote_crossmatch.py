@@ -198,10 +198,13 @@ def test_worker_checks_crossmatch_requests_and_client_checks_replies(tiny_db_mas
 
     index, (rows, objs, sep) = indices[0], got[indices[0]]
     arrays = {"input_row": rows, **{f"col:{n}": objs[n] for n in objs.dtype.names}, "sep": sep}
+    meta = {"matches": len(rows)}
+    with pytest.raises(HostError, match="matches"):
+        task.decode(index, {"matches": len(rows) + 1}, arrays)
     with pytest.raises(HostError, match="rows not sent"):
-        task.decode(index, {}, {**arrays, "input_row": rows + 10**9})
+        task.decode(index, meta, {**arrays, "input_row": rows + 10**9})
     with pytest.raises(HostError, match="other partition"):
-        task.decode(index, {}, {**arrays, "col:obj_id": objs["obj_id"] + (1 << 32)})
+        task.decode(index, meta, {**arrays, "col:obj_id": objs["obj_id"] + (1 << 32)})
     with pytest.raises(HostError, match="radius"):
-        task.decode(index, {}, {**arrays, "sep": sep + 61.0})
+        task.decode(index, meta, {**arrays, "sep": sep + 61.0})
     assert len(rows) > 0
