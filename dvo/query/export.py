@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +37,8 @@ import numpy as np
 
 from dvo.errors import QueryError
 from dvo.query import tables
-from dvo.query.scan import ScanRequest, scan_partition
+from dvo.query.execute import InProcess, ScanTask
+from dvo.query.scan import ScanRequest
 
 __all__ = ["export", "healpix29", "choose_order", "pixel_path", "margin_order", "margin_pixels"]
 
@@ -94,10 +96,15 @@ def _arrow(arr: np.ndarray, hpx: np.ndarray, units: dict[str, str]):
 
 
 def _scan_all(db, table: str, columns, indices):
-    """(index, rows) of every partition for an export (columns always include ra, dec)."""
-    req = ScanRequest(table=table, columns=tuple(columns))
-    for index in indices:
-        yield int(index), scan_partition(db.catdir, int(index), req)
+    """(index, rows) of every partition for an export (columns always include ra, dec), in
+    order; partitions pushed to hosts are scanned there, like a query's."""
+    from dvo.hosts.executor import host_executor
+
+    indices = [int(i) for i in indices]
+    executor = host_executor(db, indices) or InProcess()
+    task = ScanTask(ScanRequest(table=table, columns=tuple(columns)))
+    with closing(executor.map(str(db.catdir), [(i, task) for i in indices])) as stream:
+        yield from stream
 
 
 def export(
