@@ -35,6 +35,7 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import zstandard
@@ -46,6 +47,9 @@ from dvo.hosts.assign import DATA_ON_TGT
 from dvo.hosts.protocol import pack_array, unpack_array
 from dvo.hosts.wire import count, finite, in_range, require
 from dvo.schema import AVERAGE, LENSING, MEASURE, opaque
+
+if TYPE_CHECKING:
+    from dvo.hosts.twophase import Prepared
 
 __all__ = [
     "MIRROR_BYTES",
@@ -282,14 +286,6 @@ class ApplyTask:
                        _int(meta, "nbytes"))  # fmt: skip
 
 
-@dataclass
-class Prepared:
-    """What a holder reports for one staged partition."""
-
-    stats: np.ndarray  # its new statistics-index row
-    files: dict  # {relative path: [size, sha256]} of its staged files
-
-
 @dataclass(frozen=True)
 class PrepareTask:
     """Finish a partition's builder and stage its files (``addstar_prepare``, phase 1)."""
@@ -349,6 +345,8 @@ class PrepareTask:
         return {"files": files}, stats_arrays(partition_stats(part))
 
     def decode(self, index: int, meta: dict, a: dict) -> Prepared:
+        from dvo.hosts.twophase import Prepared
+
         """A holder's report, checked."""
         from dvo.hosts import wire
         from dvo.hosts.twophase import stats_from_arrays

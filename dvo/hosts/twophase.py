@@ -38,6 +38,7 @@ import shutil
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -57,6 +58,7 @@ __all__ = [
     "commit_prepared",
     "abort_prepared",
     "HostWrite",
+    "Prepared",
     "read_record",
     "pending_partitions",
     "resume_pending",
@@ -69,6 +71,14 @@ log = logging.getLogger("dvo.hosts")
 RECORD = "HostWrites.json"  # pending host write and partitions newer on their hosts
 HOSTTX = "hosttx"  # under the database's state folder, on each host
 _TXID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass
+class Prepared:
+    """What a holder reports for one staged partition."""
+
+    stats: np.ndarray  # its new statistics-index row
+    files: dict  # {relative path: [size, sha256]} of its staged files
 
 
 def check_txid(value) -> str:

@@ -16,6 +16,7 @@ every summary before it is summed (``decode``, here): lengths, index ranges, ord
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,7 +35,10 @@ from .accumulate import (
 from .apply import ApplyModel, rewrite_partition
 from .model import MAP_GRID, Options
 
-__all__ = ["PassTask", "PrepareTask", "Prepared"]
+if TYPE_CHECKING:
+    from dvo.hosts.twophase import Prepared
+
+__all__ = ["PassTask", "PrepareTask"]
 
 I8, F8, U1 = "<i8", "<f8", "|u1"
 MAX_MAP = 1 << 24
@@ -164,14 +168,6 @@ _APPLY_ARRAYS = {"image_id": I8, "calibrated": U1, "mcal": F8, "nx": F8, "ny": F
                  "fbase": I8, "theta": F8}  # fmt: skip
 
 
-@dataclass
-class Prepared:
-    """What a host reports for one prepared partition."""
-
-    stats: np.ndarray  # its new statistics-index row
-    files: dict  # {relative path: [size, sha256]} of its staged files
-
-
 @dataclass(frozen=True)
 class PrepareTask:
     """Rewrite one partition with a solution and stage it on its host (phase 1)."""
@@ -233,6 +229,8 @@ class PrepareTask:
         return stage_partition(db, index, stage, rewrite)
 
     def decode(self, index: int, meta: dict, a: dict) -> Prepared:
+        from dvo.hosts.twophase import Prepared
+
         """A host's report, checked."""
         from dvo.hosts.twophase import stats_from_arrays
 
