@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dvo import codecs, layout
-from dvo.errors import CodecError, DatabaseError, LockError
+from dvo.errors import CodecError, DatabaseError, LockError, ReadOnlyError
 from dvo.partition import Partition, read_partition
 from dvo.photcodes import SEC_NAMES, Photcodes, default_photcodes, read_photcode_text
 from dvo.query.api import QueryMixin
@@ -126,6 +126,8 @@ class Database(QueryMixin):
                     self._replay_log(reader=True)
             except LockError:
                 pass  # a writer is running
+            except ReadOnlyError:
+                pass  # a read-only copy of what a crashed addstar left: its last checkpoint
         with reader_lock(self.catdir):
             yield
 

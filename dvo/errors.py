@@ -15,6 +15,7 @@ __all__ = [
     "SchemaError",
     "DatabaseError",
     "LockError",
+    "ReadOnlyError",
     "IngestError",
     "QueryError",
     "QuerySyntaxError",
@@ -72,6 +73,10 @@ class DatabaseError(DvoError):
 
 class LockError(DatabaseError):
     """Another writer holds the database lock."""
+
+
+class ReadOnlyError(DatabaseError):
+    """The database cannot be written here (a read-only file system or permissions)."""
 
 
 class IngestError(DvoError, ValueError):

@@ -13,6 +13,7 @@ There is one writer at a time (``writer.lock``); a second writer waits or fails 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dvo.errors import DatabaseError, LockError
+from dvo.errors import DatabaseError, LockError, ReadOnlyError
 from dvo.layout import state_dir
 
 __all__ = ["Transaction", "writer_lock", "reader_lock", "recover", "fsync_dir"]
@@ -41,18 +42,37 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _lockfile(catdir: Path, name: str) -> int:
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _lockfile(catdir: Path, name: str, *, shared: bool) -> int | None:
+    """The lock file's descriptor. A shared lock on a database we may not write (a read-only
+    archive) uses the file read-only, or no lock when no writer ever made it: no writer can
+    run there. Returns None in that last case."""
     folder = state_dir(catdir)
     if not folder.is_dir():
         raise DatabaseError(f"{catdir}: not a dvo database (no {folder.name}/)")
-    return os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        return os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno not in _READ_ONLY:
+            raise DatabaseError(f"{catdir}: cannot open {folder.name}/{name} ({exc})") from None
+        if not shared:
+            raise ReadOnlyError(f"{catdir}: cannot be written here ({exc.strerror})") from None
+    try:
+        return os.open(folder / name, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager
 def _flock(
     catdir: Path, name: str, mode: int, *, timeout: float | None, what: str
 ) -> Iterator[None]:
-    fd = _lockfile(catdir, name)
+    fd = _lockfile(catdir, name, shared=mode == fcntl.LOCK_SH)
+    if fd is None:
+        yield
+        return
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -88,8 +108,14 @@ def reader_lock(catdir: str | Path) -> Iterator[None]:
     """Hold the commit lock shared, rolling forward an interrupted commit first if needed."""
     catdir = Path(catdir)
     while (state_dir(catdir) / JOURNAL).exists():
-        with _flock(catdir, "writer.lock", fcntl.LOCK_EX, timeout=None, what="recovery"):
-            recover(catdir)
+        try:
+            with _flock(catdir, "writer.lock", fcntl.LOCK_EX, timeout=None, what="recovery"):
+                recover(catdir)
+        except ReadOnlyError:
+            raise ReadOnlyError(
+                f"{catdir}: an interrupted commit must be rolled forward; open the database "
+                "once where it can be written"
+            ) from None
     with _flock(catdir, "commit.lock", fcntl.LOCK_SH, timeout=None, what="commit lock"):
         yield
 
