@@ -20,8 +20,6 @@ Rules (documented for users):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,7 +28,6 @@ from dvo.flags import MeasFlags, ObjFlags
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import calibrated_mag
-from dvo.schema import opaque
 
 __all__ = ["recompute", "update_objects", "MEASURE_INPUTS"]
 
@@ -97,24 +94,10 @@ def update_objects(
     come here, so a value never depends on which of them computed it.
     """
     terms = _photcode_terms(photcodes, sub["PHOTCODE"])
-    with _rows_of(average, objects) as rows:
-        _store_positions(rows, _positions(sub, sub_off, sub_cnt, terms))
-    with _rows_of(secfilt.reshape(len(average), nsec), objects) as rows:
-        for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, terms).items():
-            rows[col] = values
-
-
-@contextmanager
-def _rows_of(table: np.ndarray, objects) -> Iterator[np.ndarray]:
-    """The rows of ``objects`` to fill column by column, stored back on exit. Rows are taken
-    out and put back whole: filling ~20 columns in place would scatter each across the table."""
-    if isinstance(objects, slice):
-        yield table[objects]
-        return
-    raw = opaque(table)
-    rows = raw[objects].view(table.dtype)
-    yield rows
-    raw[objects] = opaque(rows)
+    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, terms))
+    sf = secfilt.reshape(len(average), nsec)
+    for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, terms).items():
+        sf[col][objects] = values
 
 
 #: Columns a relastro fit owns (the position is at MEAN_EPOCH), kept for fitted objects.
@@ -130,15 +113,15 @@ _ASTROMETRY = (
 )
 
 
-def _store_positions(rows: np.ndarray, pos: dict[str, np.ndarray]) -> None:
-    """Write position columns into Average ``rows``; relastro-fitted objects keep their
-    astrometry, and objects without usable measurements keep their position."""
-    flags = rows["FLAGS"]
+def _store_positions(average: np.ndarray, objects, pos: dict[str, np.ndarray]) -> None:
+    """Write position columns for ``objects``; relastro-fitted objects keep their astrometry,
+    and objects without usable measurements keep their position."""
+    flags = average["FLAGS"][objects]
     keep_old = ((flags & np.uint32(ObjFlags.ASTROMETRY_FITTED)) != 0) | (pos["NUMBER_POS"] == 0)
     for col, values in pos.items():
         if col in _ASTROMETRY and keep_old.any():
-            values = np.where(keep_old, rows[col], values)
-        rows[col] = values
+            values = np.where(keep_old, average[col][objects], values)
+        average[col][objects] = values
 
 
 def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
