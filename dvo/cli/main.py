@@ -51,10 +51,14 @@ class LazyGroup(click.Group):
 
 
 def run_with_errors(command: click.Command, args: list[str] | None = None) -> None:
-    """Run a click command, turning DvoError into a one-line message and exit code 1."""
+    """Run a click command, turning DvoError (and OSError) into a one-line message and exit
+    code 1."""
     try:
         command.main(args=args, standalone_mode=False)
     except DvoError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:  # a full disk, a vanished folder: the database stays consistent
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:

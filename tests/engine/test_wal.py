@@ -93,3 +93,37 @@ def test_checkpoints_do_not_change_the_result(prefix_states, tiny_survey, tmp_pa
     assert Helpers.snapshot(db_path) == states[-1]
     assert WriteAheadLog(db_path).pending() == []
     assert not list(WriteAheadLog(db_path).folder.glob("*.npz*"))  # pruned
+
+
+def test_full_disk_stops_cleanly(prefix_states, tiny_survey, tmp_path, monkeypatch, capsys):
+    """A log entry that cannot be written (no space left) stops addstar with a one-line error;
+    the files logged before it stay (the next writer replays them), nothing is half written."""
+    import errno
+
+    from conftest import Helpers
+
+    from dvo.cli.main import main
+    from dvo.wal import WriteAheadLog as Log
+
+    empty, states = prefix_states
+    db_path = tmp_path / "db"
+    shutil.copytree(empty, db_path)
+    real, calls = Log.append, []
+
+    def append(self, delta):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder))
+        return real(self, delta)
+
+    monkeypatch.setattr(Log, "append", append)
+    with pytest.raises(SystemExit) as info:
+        main(["addstar", "-D", str(db_path), "-q", *map(str, tiny_survey[0])])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0]
+    assert len(Log(db_path).pending()) == 2
+    monkeypatch.undo()
+    db = open_database(db_path)
+    Helpers.assert_db_valid(db)  # replays the two logged files
+    assert Helpers.snapshot(db) == states[2] and Log(db_path).pending() == []
