@@ -32,8 +32,8 @@ from dvo.photometry import ZERO_POINT
 from dvo.relastro.model import chip_uv, offsets_to_sky, sky_to_offsets
 from dvo.relastro.parallax import earth_positions, parallax_factors
 from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
-from dvo.times import UNIX_MJD
 from dvo.stats import partition_stats
+from dvo.times import UNIX_MJD
 from dvo.transaction import Transaction
 
 RA0, DEC0, SIDE = 150.0, 20.0, 7.0

@@ -29,8 +29,8 @@ from dvo.partition import Partition, write_partition
 from dvo.photometry import ZERO_POINT
 from dvo.relastro.model import sky_to_offsets
 from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
-from dvo.times import UNIX_MJD
 from dvo.stats import partition_stats
+from dvo.times import UNIX_MJD
 from dvo.transaction import Transaction
 
 RA0, DEC0, SIDE = 150.0, 20.0, 7.0
