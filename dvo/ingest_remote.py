@@ -439,17 +439,14 @@ class HostPartitions:
 
     def holders(self, index: int) -> list[int]:
         """Host ids holding the partition: its host, then its backup when it has the data."""
-        from dvo.hosts.assign import DATA_ON_BCK
+        from dvo.hosts.assign import partition_holders
 
-        st = self.db.skytable
-        hid, bid = int(st.host_id[index]), int(st.backup_id[index])
-        return [hid, bid] if bid not in (0, hid) and st.host_flags[index] & DATA_ON_BCK else [hid]
+        return partition_holders(self.db.skytable, index)
 
     def _host(self, hid: int):
-        host = self.hosts.get(int(hid))
-        if host is None:
-            raise HostError(f"host {hid} holds partitions but is not in the host table")
-        return host
+        from dvo.hosts.table import lookup_host
+
+        return lookup_host(self.hosts, hid)
 
     def _name(self, index: int) -> str:
         return str(self.db.skytable.name[index])

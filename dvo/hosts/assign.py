@@ -23,6 +23,7 @@ from dvo import layout
 from dvo.errors import HostError
 
 __all__ = [
+    "partition_holders",
     "DATA_ON_TGT",
     "DATA_ON_BCK",
     "DATA_USE_BCK",
@@ -34,6 +35,15 @@ __all__ = [
 
 #: HOST_FLAGS bits (DVO ``SkyRegion.hostFlags``)
 DATA_ON_TGT, DATA_ON_BCK, DATA_USE_BCK, DATA_COPY_FAILURE = 0x01, 0x02, 0x04, 0x80
+
+
+def partition_holders(skytable, index: int) -> list[int]:
+    """Host ids holding a pushed partition's data: its host, then its backup when that
+    holds the data too."""
+    hid, bid = int(skytable.host_id[index]), int(skytable.backup_id[index])
+    on_backup = bid not in (0, hid) and skytable.host_flags[index] & DATA_ON_BCK
+    return [hid, bid] if on_backup else [hid]
+
 
 _ROW_BYTES = {"NAVERAGE": 192, "NMEASURE": 240, "NLENSING": 160}
 _SECFILT_BYTES = 176

@@ -32,7 +32,7 @@ from dvo.errors import HostError
 from dvo.hosts.assign import DATA_ON_BCK, DATA_ON_TGT
 from dvo.hosts.manifest import file_stamps
 from dvo.hosts.ssh import SshConfig, call, connect
-from dvo.hosts.table import Host, hosts_by_id, read_host_table
+from dvo.hosts.table import Host, hosts_by_id, lookup_host, read_host_table
 from dvo.hosts.tasks import file_checksums
 from dvo.hosts.twophase import RECORD
 
@@ -228,9 +228,7 @@ def pull(db, cfg: SshConfig, *, echo: Callable[[str], None] = print) -> int:
     with db.writer(timeout=60), Transaction(db.catdir) as tx:
         _refuse_if_hosts_newer(db, "pull")
         for hid in np.unique(st.host_id[pushed]):
-            host = hosts.get(int(hid))
-            if host is None:
-                raise HostError(f"host {hid} holds partitions but is not in the host table")
+            host = lookup_host(hosts, hid)
             client = connect(host, cfg)
             try:
                 _pull_host(db, client, host, pushed[st.host_id[pushed] == hid], tx.stage, cfg)

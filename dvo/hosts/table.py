@@ -29,7 +29,14 @@ from pathlib import Path, PurePosixPath
 from dvo import layout
 from dvo.errors import HostError
 
-__all__ = ["Host", "parse_host_table", "format_host_table", "read_host_table", "write_host_table"]
+__all__ = [
+    "Host",
+    "lookup_host",
+    "parse_host_table",
+    "format_host_table",
+    "read_host_table",
+    "write_host_table",
+]
 
 MAX_ID = 255
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -180,3 +187,12 @@ def write_host_table(catdir: str | Path, hosts: list[Host]) -> None:
 def hosts_by_id(hosts: list[Host]) -> dict[int, Host]:
     """``{id: Host}``."""
     return {h.id: h for h in hosts}
+
+
+def lookup_host(hosts: dict[int, Host], hid: int) -> Host:
+    """The host ``hid`` of ``hosts_by_id(...)``; HostError when the SkyTable names a host
+    the host table does not have."""
+    host = hosts.get(int(hid))
+    if host is None:
+        raise HostError(f"host {hid} holds partitions but is not in the host table")
+    return host

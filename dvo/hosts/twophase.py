@@ -45,9 +45,9 @@ import numpy as np
 
 from dvo import layout
 from dvo.errors import HostError
-from dvo.hosts.assign import DATA_ON_BCK
+from dvo.hosts.assign import partition_holders
 from dvo.hosts.ssh import SshConfig, call
-from dvo.hosts.table import Host, hosts_by_id, read_host_table
+from dvo.hosts.table import Host, hosts_by_id, lookup_host, read_host_table
 
 __all__ = [
     "RECORD",
@@ -317,10 +317,7 @@ class HostWrite:
         return pushed_partitions(self.db.catdir, self.db.skytable, indices)
 
     def _host(self, hid: int) -> Host:
-        host = self.hosts.get(int(hid))
-        if host is None:
-            raise HostError(f"host {hid} holds partitions but is not in the host table")
-        return host
+        return lookup_host(self.hosts, hid)
 
     def _name(self, index: int) -> str:
         return str(self.db.skytable.name[index])
@@ -370,12 +367,9 @@ class HostWrite:
         """
         from dvo.hosts.executor import _Clients
 
-        st = self.db.skytable
         for i in indices:
-            hid, bid = int(st.host_id[i]), int(st.backup_id[i])
-            self.holders.setdefault(hid, []).append(int(i))
-            if bid not in (0, hid) and st.host_flags[i] & DATA_ON_BCK:
-                self.holders.setdefault(bid, []).append(int(i))
+            for hid in partition_holders(self.db.skytable, i):
+                self.holders.setdefault(hid, []).append(int(i))
         jobs = [(self._host(h), c) for h, idx in self.holders.items() for c in self._chunks(idx)]
         clients = self.sessions or _Clients(self.cfg)
         results: dict[tuple[int, int], object] = {}
@@ -406,7 +400,7 @@ class HostWrite:
             raise _combined(errors, f"{self.op}: nothing was written")
         out = {}
         for i in indices:
-            out[int(i)] = results[(int(st.host_id[i]), int(i))]
+            out[int(i)] = results[(int(self.db.skytable.host_id[i]), int(i))]
             self.files[int(i)] = out[int(i)].files
         return out
 
