@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
 
 import numpy as np
 import pytest
+from worker_client import serve_frames
 
 from dvo.errors import HostError
-
-
-def _serve(request: dict) -> list[tuple[bytes, object]]:
-    from dvo.hosts.protocol import PROTOCOL, dvo_version, read_frame
-    from dvo.remote import serve
-
-    body = {"version": dvo_version(), "protocol": PROTOCOL, **request}
-    out = io.BytesIO()
-    serve(io.BytesIO(json.dumps(body).encode()), out)
-    stream, frames = io.BytesIO(out.getvalue()), []
-    while stream.tell() < len(out.getvalue()):
-        frames.append(read_frame(stream))
-    return frames
 
 
 def _ask(db, task, indices, extra=None) -> dict:
@@ -30,8 +16,9 @@ def _ask(db, task, indices, extra=None) -> dict:
     from dvo.hosts.executor import ArrayReply
 
     parts = [{"index": int(i), "name": str(db.skytable.name[i])} for i in indices]
-    frames = _serve({"op": task.op, "catdir": str(db.catdir), **task.params(), **(extra or {}),
-                     "partitions": parts})  # fmt: skip
+    request = {"op": task.op, "catdir": str(db.catdir), **task.params(), **(extra or {}),
+               "partitions": parts}  # fmt: skip
+    frames = serve_frames(request)
     if frames[-1][1]["type"] == "error":
         raise HostError(f"{frames[-1][1]['code']}: {frames[-1][1]['message']}")
     reply, out, todo = ArrayReply(task), {}, [int(i) for i in indices]

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pytest
-
-
-def _serve(request: dict) -> list[tuple[bytes, object]]:
-    from dvo.hosts.protocol import PROTOCOL, dvo_version, read_frame
-    from dvo.remote import serve
-
-    body = {"version": dvo_version(), "protocol": PROTOCOL, **request}
-    out = io.BytesIO()
-    serve(io.BytesIO(json.dumps(body).encode()), out)
-    stream, frames = io.BytesIO(out.getvalue()), []
-    while stream.tell() < len(out.getvalue()):
-        frames.append(read_frame(stream))
-    return frames
+from worker_client import serve_frames
 
 
 def _parts(db, indices=None):
@@ -53,7 +40,7 @@ def _replies(task, frames) -> dict:
 
 def test_relphot_pass_on_the_worker_is_bitwise_the_local_sums(tiny_db):
     task = _pass_task(tiny_db)
-    frames = _serve({"op": task.op, "catdir": str(tiny_db.catdir), **task.params(),
+    frames = serve_frames({"op": task.op, "catdir": str(tiny_db.catdir), **task.params(),
                      "partitions": _parts(tiny_db)})  # fmt: skip
     assert frames[-1][1]["type"] == "end"
     got = _replies(task, frames)
@@ -98,7 +85,7 @@ def test_worker_refuses_malformed_calibration_parameters(tiny_db, path, value):
         "packed:nan": pack_array(np.full(npar, np.nan)),
     }
     value = packed.get(value, value) if isinstance(value, str) else value
-    frames = _serve({"op": task.op, "catdir": str(tiny_db.catdir),
+    frames = serve_frames({"op": task.op, "catdir": str(tiny_db.catdir),
                      **_broken(params, path, value), "partitions": _parts(tiny_db)})  # fmt: skip
     last = frames[-1][1]
     assert last["type"] == "error" and last["code"] == "request", last
@@ -106,7 +93,7 @@ def test_worker_refuses_malformed_calibration_parameters(tiny_db, path, value):
 
 def test_bad_transaction_ids_are_refused(tiny_db):
     for op in ("txn_commit", "txn_abort"):
-        frames = _serve({"op": op, "catdir": str(tiny_db.catdir), "txid": "../../etc",
+        frames = serve_frames({"op": op, "catdir": str(tiny_db.catdir), "txid": "../../etc",
                          "partitions": _parts(tiny_db)})  # fmt: skip
         assert frames[-1][1]["code"] == "request"
 
@@ -118,7 +105,7 @@ def _prepare(db, txid: str):
     from dvo.relphot.run import solve
 
     task = PrepareTask(ApplyModel.of(solve(db, Options())), db.nsecfilt, db.skytable.name)
-    frames = _serve({"op": task.op, "catdir": str(db.catdir), "txid": txid, **task.params(),
+    frames = serve_frames({"op": task.op, "catdir": str(db.catdir), "txid": txid, **task.params(),
                      "partitions": _parts(db)})  # fmt: skip
     assert frames[-1][1]["type"] == "end", frames[-1]
     return _replies(task, frames)
@@ -136,7 +123,7 @@ def test_prepare_commit_abort_on_a_host(tiny_db, helpers):
     commit = {"op": "txn_commit", "catdir": str(tiny_db.catdir), "txid": txid,
               "partitions": _parts(tiny_db)}  # fmt: skip
     for _ in range(2):  # committing again is harmless
-        frames = _serve(commit)
+        frames = serve_frames(commit)
         assert [f[1]["data"]["state"] for f in frames[1:-1]] == ["committed"] * len(prepared)
     for index, p in prepared.items():
         assert file_checksums(tiny_db.catdir, str(tiny_db.skytable.name[index])) == p.files
@@ -144,8 +131,8 @@ def test_prepare_commit_abort_on_a_host(tiny_db, helpers):
 
     aborted = uuid.uuid4().hex
     _prepare(tiny_db, aborted)
-    _serve({**commit, "op": "txn_abort", "txid": aborted})
-    frames = _serve({**commit, "txid": aborted})
+    serve_frames({**commit, "op": "txn_abort", "txid": aborted})
+    frames = serve_frames({**commit, "txid": aborted})
     assert frames[-1][1]["code"] == "partition" and "nothing prepared" in frames[-1][1]["message"]
 
 
@@ -160,7 +147,7 @@ def test_commit_refuses_a_partition_changed_since_prepare(tiny_db):
     index = int(tiny_db.populated()[0])
     path = layout.partition_path(tiny_db.catdir, str(tiny_db.skytable.name[index]), "measure")
     os.utime(path, ns=(1, 1))
-    frames = _serve({"op": "txn_commit", "catdir": str(tiny_db.catdir), "txid": txid,
+    frames = serve_frames({"op": "txn_commit", "catdir": str(tiny_db.catdir), "txid": txid,
                      "partitions": _parts(tiny_db)})  # fmt: skip
     assert frames[-1][1]["code"] == "partition"
     assert "changed on this host since prepare" in frames[-1][1]["message"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Helpers
 
 from dvo.errors import HostError
 
@@ -153,16 +154,6 @@ def test_addstar_on_hosts_equals_local(half_master, local_result, sshd_farm, tmp
     _assert_same(local, db, lambda i: [db.partition(i)])
 
 
-def _server_files(server) -> dict[str, bytes]:
-    """Every file of a server's database root except its state folder."""
-    root = Path(server.root)
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".dvo" not in p.relative_to(root).parts
-    }
-
-
 @pytest.mark.parametrize(
     ("op", "nth", "logged", "checkpointed"),
     [("addstar_apply", 3, 1, 2), ("addstar_prepare", 1, 2, 0), ("txn_commit", 1, 0, 2)],
@@ -193,7 +184,7 @@ def test_host_killed_mid_run_then_rerun(
     half = open_database(master)
     db, servers = _hosted(sshd_farm, tmp_path / "hosted", master, "ak")
     victim, other = servers
-    before, hosts_before = helpers.snapshot(db), [_server_files(s) for s in servers]
+    before, hosts_before = helpers.snapshot(db), [Helpers.snapshot(s.root) for s in servers]
     request, seen = ssh.Session.request, []
 
     def dies(self, message):
@@ -221,7 +212,7 @@ def test_host_killed_mid_run_then_rerun(
     assert len(loaded) == len(np.unique(half.images()["EXP_ID"])) + checkpointed
     if not checkpointed:  # every file here and on the hosts as before the run
         assert helpers.snapshot(db) == before
-        assert [_server_files(s) for s in servers] == hosts_before
+        assert [Helpers.snapshot(s.root) for s in servers] == hosts_before
 
     revived = start_sshd(sshd_farm.base, f"revived-as{len(sshd_farm.servers)}", victim.root,
                          sshd_farm.authorized)  # fmt: skip

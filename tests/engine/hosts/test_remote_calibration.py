@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import Helpers
 
 from dvo.errors import HostError
 
@@ -127,16 +128,6 @@ def test_relphot_on_hosts_equals_local(relphot_pair, sshd_farm):
     _assert_same_database(local, db, servers, cols)
 
 
-def _server_files(server) -> dict[str, bytes]:
-    """Every file of a server's database root except its state folder."""
-    root = Path(server.root)
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".dvo" not in p.relative_to(root).parts
-    }
-
-
 def test_host_killed_while_preparing_leaves_everything_as_before(
     relphot_pair, sshd_farm, helpers, monkeypatch
 ):
@@ -162,13 +153,13 @@ def test_host_killed_while_preparing_leaves_everything_as_before(
 
     monkeypatch.setattr(ssh.Session, "request", dies_mid_prepare)
     before = helpers.snapshot(db)
-    hosts_before = [_server_files(s) for s in servers]
+    hosts_before = [Helpers.snapshot(s.root) for s in servers]
     with host_options(**_config(sshd_farm, connect_timeout=5.0)), pytest.raises(HostError) as info:
         relphot(db)
     assert info.value.host is not None and str(victim.port) in info.value.host
     assert "nothing was written" in str(info.value)
     assert helpers.snapshot(db) == before  # the local database, pending record included
-    assert [_server_files(s) for s in servers] == hosts_before  # no host copy changed
+    assert [Helpers.snapshot(s.root) for s in servers] == hosts_before  # no host copy changed
     assert not any((Path(other.root) / ".dvo" / HOSTTX).glob("*/*.json"))  # aborted there
     assert read_record(db.catdir)["pending"] is None
 
@@ -252,10 +243,10 @@ def test_relastro_on_hosts_equals_local(astro_master_on_edges, sshd_farm, tmp_pa
     assert len(db.populated()) >= 3
     before = _partition_bytes(db)
     want = relastro(local)
-    hosts_before = [_server_files(s) for s in servers]
+    hosts_before = [Helpers.snapshot(s.root) for s in servers]
     with host_options(**_config(sshd_farm)):
         dry = relastro(db, dry_run=True)
-        assert [_server_files(s) for s in servers] == hosts_before
+        assert [Helpers.snapshot(s.root) for s in servers] == hosts_before
         got = relastro(db)
     assert _partition_bytes(db) == before
 

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from worker_client import serve_frames
 
 from dvo.errors import HostError
 
@@ -132,22 +133,6 @@ def test_crossmatch_failover_and_partial(sshd_farm, tmp_path, inputs):
     _same(some[kept], local[kept])  # inputs matched in surviving partitions are unchanged
 
 
-def _serve(request: dict) -> list:
-    import io
-    import json
-
-    from dvo.hosts.protocol import PROTOCOL, dvo_version, read_frame
-    from dvo.remote import serve
-
-    body = {"version": dvo_version(), "protocol": PROTOCOL, **request}
-    out = io.BytesIO()
-    serve(io.BytesIO(json.dumps(body).encode()), out)
-    stream, frames = io.BytesIO(out.getvalue()), []
-    while stream.tell() < len(out.getvalue()):
-        frames.append(read_frame(stream))
-    return frames
-
-
 def test_worker_checks_crossmatch_requests_and_client_checks_replies(tiny_db_master, inputs):
     """In process: the worker answers what the local task computes, refuses malformed
     requests, and the client refuses matches it did not ask for."""
@@ -169,7 +154,7 @@ def test_worker_checks_crossmatch_requests_and_client_checks_replies(tiny_db_mas
     parts = [{"index": i, "name": str(db.skytable.name[i])} for i in indices]
     request = {"op": "crossmatch", "catdir": str(db.catdir), **task.params_for(indices),
                "partitions": parts}  # fmt: skip
-    frames = _serve(request)
+    frames = serve_frames(request)
     assert frames[-1][1]["type"] == "end"
     reply, got = ArrayReply(task), {}
     for kind, payload in frames[1:-1]:
@@ -181,7 +166,7 @@ def test_worker_checks_crossmatch_requests_and_client_checks_replies(tiny_db_mas
             assert a.tobytes() == b.tobytes()
 
     def refused(**change) -> str:
-        frames = _serve({**request, **change})
+        frames = serve_frames({**request, **change})
         assert frames[-1][1]["type"] == "error", change
         return frames[-1][1]["message"]
 

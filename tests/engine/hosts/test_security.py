@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import json
 import subprocess
 import sys
 
 import pytest
+from worker_client import serve_frames
 
 from dvo.errors import DvoError, HostError
 
@@ -15,15 +14,7 @@ CRAFTED = ["../../etc", "n0000/0001; rm -rf /", "$(id)", "/etc/passwd", "n0000/.
 
 
 def _serve(request: dict) -> list[dict]:
-    from dvo.hosts.protocol import read_frame
-    from dvo.remote import serve
-
-    out = io.BytesIO()
-    serve(io.BytesIO(json.dumps(request).encode()), out)
-    stream, frames = io.BytesIO(out.getvalue()), []
-    while stream.tell() < len(out.getvalue()):
-        frames.append(read_frame(stream)[1])
-    return frames
+    return [payload for _, payload in serve_frames(request, stamped=False)]
 
 
 def _request(root, parts, **kw):
