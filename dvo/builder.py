@@ -21,8 +21,6 @@ from dvo.schema import LENSING, MEASURE, SECFILT, opaque
 
 __all__ = ["PartitionBuilder", "attach"]
 
-_raw = opaque  # the name dvo.ingest imports
-
 
 def _copy(a: np.ndarray) -> np.ndarray:
     return opaque(np.ascontiguousarray(a)).copy().view(a.dtype)
