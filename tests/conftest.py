@@ -87,6 +87,20 @@ class Helpers:
         }
 
     @staticmethod
+    def kill_after(proc, delay: float) -> bool:
+        """SIGKILL ``proc`` ``delay`` seconds from now unless it has ended; wait for it.
+        Returns whether it was killed."""
+        import signal
+        import time
+
+        time.sleep(delay)
+        alive = proc.poll() is None
+        if alive:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return alive
+
+    @staticmethod
     def kill_times(start: float, end: float, trials: int, rng) -> list[float]:
         """Seconds after launch at which to kill a process whose work runs from ``start`` to
         ``end`` (measured on a warm run): one jittered time in each of ``trials`` equal slices,

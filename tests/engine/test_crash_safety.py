@@ -4,7 +4,6 @@ a file; rerunning the command gives exactly the uninterrupted result."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -50,12 +49,7 @@ def test_kill_at_random_points(tiny_survey, tmp_path, helpers, rng):
     for trial, delay in enumerate(helpers.kill_times(startup * 0.9, total, 6, rng)):
         db = tmp_path / f"trial{trial}"
         shutil.copytree(empty, db)
-        proc = _run_addstar(db, files)
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += helpers.kill_after(_run_addstar(db, files), delay)
         reopened = open_database(db)
         helpers.assert_db_valid(reopened)  # rolls forward an interrupted commit if any
         assert helpers.snapshot(reopened) in states

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -39,12 +38,7 @@ def test_kill_at_random_points(two_fields_dir, tmp_path, helpers, rng):
     for trial, delay in enumerate(helpers.kill_times(0.3 * full, full, 4, rng)):
         db = tmp_path / f"trial{trial}"
         shutil.copytree(before_dir, db)
-        proc = _run_relphot(db)
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += helpers.kill_after(_run_relphot(db), delay)
         reopened = open_database(db)
         helpers.assert_db_valid(reopened)  # rolls forward an interrupted commit if any
         assert helpers.snapshot(reopened) in (before, after)
