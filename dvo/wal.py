@@ -49,6 +49,7 @@ class WriteAheadLog:
     def __init__(self, catdir: str | Path) -> None:
         self.catdir = Path(catdir)
         self.folder = state_dir(self.catdir) / FOLDER
+        self._last: int | None = None  # number of the last entry, once looked up (the writer)
 
     def applied(self) -> int:
         """Number of the last entry that the partitions on disk include (0: none)."""
@@ -73,9 +74,11 @@ class WriteAheadLog:
 
     def append(self, delta: Delta) -> int:
         """Write ``delta`` durably as the next entry and return its number."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        entries = self._entries()
-        seq = max(self.applied(), entries[-1][0] if entries else 0) + 1
+        if self._last is None:  # the folder is listed once per run, not once per file
+            self.folder.mkdir(parents=True, exist_ok=True)
+            entries = self._entries()
+            self._last = max(self.applied(), entries[-1][0] if entries else 0)
+        seq = self._last + 1
         arrays = {"images": delta.images, "parts": np.array([p[0] for p in delta.parts], "i8")}
         for k, (_, average, measure, lensing) in enumerate(delta.parts):
             arrays.update({f"average{k}": average, f"measure{k}": measure, f"lensing{k}": lensing})
@@ -89,6 +92,7 @@ class WriteAheadLog:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
         fsync_dir(self.folder)
+        self._last = seq
         return seq
 
     def read(self, path: Path) -> Delta:
