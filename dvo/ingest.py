@@ -32,15 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from dvo import codecs, layout
-from dvo.associate import Matcher, one_per_image
+from dvo.associate import Matcher, associate_batch
 from dvo.builder import PartitionBuilder
 from dvo.catalog_input import CATALOG_SUFFIXES, read_catalog
 from dvo.database import Database
 from dvo.errors import DvoError, HostError, IngestError
-from dvo.flags import MeasFlags
 from dvo.ingest_edit import remove_images
-from dvo.partition import Partition, expand_ranges, write_partition
-from dvo.schema import AVERAGE, IMAGE, opaque
+from dvo.partition import Partition, write_partition
+from dvo.schema import IMAGE
 from dvo.smf import IngestBatch, read_smf
 from dvo.stats import merge_stats, partition_stats
 from dvo.transaction import Transaction
@@ -386,83 +385,3 @@ def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
     if batch.exp_id >= 0:
         return images["EXP_ID"] == batch.exp_id
     return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
-
-
-def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Delta, dict]:
-    """Match a batch's detections to objects (``source(index)`` gives a partition's current
-    state; ``prefetch(indices)``, if given, is told every partition about to be asked for)
-    and return the file's changes and counts."""
-    images = batch.images.copy()
-    images["IMAGE_ID"] = ids
-    m = batch.measure  # read only: each partition's rows are taken out by _group_rows
-    counts = {"new": 0, "matched": 0, "blends": 0}
-    if len(m) == 0:
-        return Delta(images), counts
-    image_id = ids[batch.meas_image]
-    sky = db.skytable
-    home = sky.lookup(m["RA"], m["DEC"])
-    _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
-    touched = np.union1d(near, home).astype(np.int64)
-    if prefetch is not None:
-        prefetch(touched)
-    parts = {int(i): source(int(i)) for i in touched}
-    sizes = np.array([p.nobjects for p in parts.values()], np.int64)
-    owner, obj_row = expand_ranges(np.zeros_like(sizes), sizes)
-    obj_part = touched[owner]
-    obj_ra = np.concatenate([p.average["RA"] for p in parts.values()])
-    obj_dec = np.concatenate([p.average["DEC"] for p in parts.values()])
-    idx, sep = matcher.match(m["RA"], m["DEC"], obj_ra, obj_dec)
-    loser = one_per_image(idx, image_id, sep)
-    idx[loser] = -1
-    matched = idx >= 0
-    # a sentinel at the end: idx = -1 (no match) picks it
-    target = np.where(matched, np.append(obj_part, -1)[idx], home)
-    row = np.append(obj_row, -1)[idx]
-    counts.update(new=int((~matched).sum()), matched=int(matched.sum()), blends=int(loser.sum()))
-    groups = _group_rows(parts, batch, image_id, loser, target, row)
-    return Delta(images, groups), counts
-
-
-def _group_rows(parts, batch, image_id, loser, target, row) -> list[tuple]:
-    """Per target partition: new objects for unmatched detections, and the Measure and
-    Lensing rows with their image and objects set (``loser``: flagged as blends).
-    ``target``/``row`` give each detection's partition and Average row (-1: a new object)."""
-    m = batch.measure
-    order = np.argsort(target, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(target[order])) + 1)
-    averef = np.empty(len(m), np.int64)
-    lens_target = target[batch.lens_meas]
-    result = []
-    for sel in groups:
-        p = int(target[sel[0]])
-        part = parts[p]
-        refs = row[sel].copy()
-        new = refs < 0
-        n_new = int(new.sum())
-        refs[new] = part.nobjects + np.arange(n_new)
-        averef[sel] = refs
-        new_avg = AVERAGE.empty(n_new)
-        new_avg["RA"], new_avg["DEC"] = m["RA"][sel][new], m["DEC"][sel][new]
-        new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
-        new_avg["CAT_ID"] = p
-        mm = opaque(m)[sel].view(m.dtype)
-        mm["IMAGE_ID"], mm["AVE_REF"], mm["CAT_ID"] = image_id[sel], refs, p
-        mm["OBJ_ID"] = _obj_ids(part, refs)
-        mm["DB_FLAGS"][loser[sel]] |= np.uint32(MeasFlags.BLEND_OBJ)
-        in_p = lens_target == p  # a lensing row goes where its detection went
-        lsel = batch.lens_meas[in_p]
-        ll = batch.lensing[in_p].copy()
-        ll["AVE_REF"], ll["CAT_ID"], ll["IMAGE_ID"] = averef[lsel], p, image_id[lsel]
-        ll["OBJ_ID"] = _obj_ids(part, averef[lsel])
-        result.append((p, new_avg, mm, ll))
-    return result
-
-
-def _obj_ids(part, refs: np.ndarray) -> np.ndarray:
-    """objIDs of Average rows ``refs``: existing objects' from the partition, new ones
-    (rows from ``nobjects`` on) numbered on from its counter."""
-    n = part.nobjects
-    old = refs < n
-    out = part.next_objid + (refs - n)
-    out[old] = part.average["OBJ_ID"][refs[old]]
-    return out

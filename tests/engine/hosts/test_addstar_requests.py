@@ -34,8 +34,7 @@ def _ask(db, task, indices, extra=None) -> dict:
 def file_delta(tiny_db, tiny_survey):
     """(db, {index: (nobjects, average, measure, lensing)}) of one smf loaded again under new
     image ids, associated against the database as it stands."""
-    from dvo.associate import Matcher
-    from dvo.ingest import associate_batch
+    from dvo.associate import Matcher, associate_batch
     from dvo.smf import read_smf
 
     db = tiny_db
