@@ -57,54 +57,91 @@ def mean_positions(off, cnt, ra, dec, sigma, use, out_ra, out_dec, out_err, out_
 
 
 @njit(cache=True)
-def mean_mags(
-    off, cnt, slot, mag, err, use, nsec, floor, o_mean, o_err, o_std, o_min, o_max, o_chi, o_nused
-):
-    """Weighted mean magnitude per object and average filter (``nsec`` slots).
+def store_mags(objs, off, cnt, slot, cal, err, use, floor, ncode, mean, merr, std, nused, extremes):
+    """Mean magnitudes of objects ``objs`` written straight into their SecFilt rows.
 
-    Measurements with ``use`` set and a finite magnitude enter; weights ``1/max(err, floor)^2``.
-    Outputs have shape (nobjects, nsec); untouched slots keep the caller's fill (NaN / 0).
+    Object ``objs[i]`` owns measurement rows ``off[i] .. off[i] + cnt[i] - 1``. ``cal`` and
+    ``err`` are (3, nrows): PSF, aperture and Kron calibrated magnitudes and errors.
+    Measurements with ``use`` set and a finite magnitude enter with weights
+    ``1/max(err, floor)^2``. Outputs are (nobjects, nsec) column views of SecFilt: ``ncode``,
+    and per kind a tuple of three (``mean``, ``merr``, ``std``, ``nused``); ``extremes`` =
+    (MAG_MIN, MAG_MAX, MAG_CHI) of the PSF kind. Sums run in float64; a slot without
+    measurements gets NaN and zero counts. One pass over each object's SecFilt rows.
     """
-    sw = np.zeros(nsec)
-    sm = np.zeros(nsec)
-    cnts = np.zeros(nsec, np.int64)
-    for i in range(off.shape[0]):
-        s, e = off[i], off[i] + cnt[i]
+    nsec = ncode.shape[1]
+    nc = np.zeros(nsec, np.int64)
+    sw = np.zeros((3, nsec))
+    sm = np.zeros((3, nsec))
+    cn = np.zeros((3, nsec), np.int64)
+    mu = np.zeros((3, nsec))
+    chi = np.zeros((3, nsec))
+    sd = np.zeros((3, nsec))
+    lo = np.zeros(nsec)
+    hi = np.zeros(nsec)
+    for i in range(objs.shape[0]):
+        o, s, e = objs[i], off[i], off[i] + cnt[i]
+        nc[:] = 0
         sw[:] = 0.0
         sm[:] = 0.0
-        cnts[:] = 0
+        cn[:] = 0
+        chi[:] = 0.0
+        sd[:] = 0.0
+        lo[:] = np.inf
+        hi[:] = -np.inf
         for j in range(s, e):
             k = slot[j]
-            if k < 0 or not use[j] or not np.isfinite(mag[j]):
+            if k < 0:
                 continue
-            sig = err[j] if np.isfinite(err[j]) and err[j] > floor else floor
-            w = 1.0 / (sig * sig)
-            sw[k] += w
-            sm[k] += w * mag[j]
-            cnts[k] += 1
-        for k in range(nsec):
-            if cnts[k] == 0:
+            nc[k] += 1
+            if not use[j]:
                 continue
-            o_mean[i, k] = sm[k] / sw[k]
-            o_err[i, k] = 1.0 / np.sqrt(sw[k])
-            o_nused[i, k] = cnts[k]
-            o_chi[i, k] = 0.0
-            o_std[i, k] = 0.0
-            o_min[i, k] = np.inf
-            o_max[i, k] = -np.inf
+            for q in range(3):
+                x = cal[q, j]
+                if not np.isfinite(x):
+                    continue
+                sig = err[q, j] if np.isfinite(err[q, j]) and err[q, j] > floor else floor
+                w = 1.0 / (sig * sig)
+                sw[q, k] += w
+                sm[q, k] += w * x
+                cn[q, k] += 1
+        for q in range(3):
+            for k in range(nsec):
+                if cn[q, k] > 0:
+                    mu[q, k] = sm[q, k] / sw[q, k]
         for j in range(s, e):
             k = slot[j]
-            if k < 0 or not use[j] or not np.isfinite(mag[j]):
+            if k < 0 or not use[j]:
                 continue
-            sig = err[j] if np.isfinite(err[j]) and err[j] > floor else floor
-            d = mag[j] - o_mean[i, k]
-            o_chi[i, k] += d * d / (sig * sig)
-            o_std[i, k] += d * d
-            o_min[i, k] = min(o_min[i, k], mag[j])
-            o_max[i, k] = max(o_max[i, k], mag[j])
+            for q in range(3):
+                x = cal[q, j]
+                if not np.isfinite(x):
+                    continue
+                sig = err[q, j] if np.isfinite(err[q, j]) and err[q, j] > floor else floor
+                d = x - mu[q, k]
+                chi[q, k] += d * d / (sig * sig)
+                sd[q, k] += d * d
+                if q == 0:
+                    lo[k] = min(lo[k], x)
+                    hi[k] = max(hi[k], x)
         for k in range(nsec):
-            n = cnts[k]
+            ncode[o, k] = nc[k]
+            for q in range(3):
+                n = cn[q, k]
+                nused[q][o, k] = n
+                if n == 0:
+                    mean[q][o, k] = np.nan
+                    merr[q][o, k] = np.nan
+                    std[q][o, k] = np.nan
+                else:
+                    mean[q][o, k] = mu[q, k]
+                    merr[q][o, k] = 1.0 / np.sqrt(sw[q, k])
+                    std[q][o, k] = np.sqrt(sd[q, k] / (n - 1)) if n > 1 else np.nan
+            n = cn[0, k]
             if n == 0:
-                continue
-            o_std[i, k] = np.sqrt(o_std[i, k] / (n - 1)) if n > 1 else np.nan
-            o_chi[i, k] = o_chi[i, k] / (n - 1) if n > 1 else np.nan
+                extremes[0][o, k] = np.nan
+                extremes[1][o, k] = np.nan
+                extremes[2][o, k] = np.nan
+            else:
+                extremes[0][o, k] = lo[k]
+                extremes[1][o, k] = hi[k]
+                extremes[2][o, k] = chi[0, k] / (n - 1) if n > 1 else np.nan

@@ -23,13 +23,20 @@ import dataclasses
 
 import numpy as np
 
-from dvo._average_kernels import mean_mags, mean_positions
+from dvo._average_kernels import mean_positions, store_mags
 from dvo.flags import MeasFlags, ObjFlags
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes, PhotType
 from dvo.photometry import calibrated_mag
 
-__all__ = ["recompute", "update_objects", "MEASURE_INPUTS"]
+__all__ = [
+    "recompute",
+    "update_objects",
+    "update_positions",
+    "update_magnitudes",
+    "MEASURE_INPUTS",
+    "POSITION_INPUTS",
+]
 
 MAG_FLOOR = 0.001  # mag
 DEFAULT_POS_ERR = 0.1  # arcsec, for measurements without a centroid error
@@ -39,6 +46,10 @@ MEASURE_INPUTS = (
     "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME", "MAG",
     "MAG_ERR", "M_APER", "M_APER_ERR", "M_KRON", "M_KRON_ERR", "MCAL_PSF", "MCAL_APER",
     "AIRMASS", "M_FLAT",
+)  # fmt: skip
+#: The Measure columns positions come from (a subset of MEASURE_INPUTS).
+POSITION_INPUTS = (
+    "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME",
 )  # fmt: skip
 
 
@@ -90,14 +101,63 @@ def update_objects(
 
     ``sub`` holds the :data:`MEASURE_INPUTS` columns of those objects' measurements, object
     ``k``'s in rows ``sub_off[k] .. sub_off[k] + sub_cnt[k] - 1`` in Measure order, with
-    ``AVE_REF`` = ``k``. Both :func:`recompute` and :class:`dvo.builder.PartitionBuilder`
-    come here, so a value never depends on which of them computed it.
+    ``AVE_REF`` = ``k``. :func:`recompute` and :class:`dvo.builder.PartitionBuilder` (which
+    calls the two halves at different times) come here, so a value never depends on which of
+    them computed it.
     """
-    terms = _photcode_terms(photcodes, sub["PHOTCODE"])
-    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, terms))
-    sf = secfilt.reshape(len(average), nsec)
-    for col, values in _magnitudes(sub, sub_off, sub_cnt, nsec, terms).items():
-        sf[col][objects] = values
+    update_positions(average, objects, sub, sub_off, sub_cnt, photcodes)
+    update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes)
+
+
+def update_positions(average, objects, sub, sub_off, sub_cnt, photcodes: Photcodes) -> None:
+    """The position half of :func:`update_objects` (needs only :data:`POSITION_INPUTS`)."""
+    rows = photcodes.rows(sub["PHOTCODE"])
+    table = photcodes.table
+    is_dep = table["TYPE"][rows] == PhotType.DEP
+    sys_err = table["ASTROM_ERR_SYS"][rows].astype(np.float64)
+    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, is_dep, sys_err))
+
+
+def update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes: Photcodes) -> None:
+    """The magnitude half of :func:`update_objects`: SecFilt rows of ``objects`` (Average
+    rows; a slice for all), written in one pass by a numba kernel."""
+    nobj = len(secfilt) // nsec
+    objs = np.arange(nobj)[objects].astype(np.int64)
+    if len(objs) == 0:
+        return
+    codes = sub["PHOTCODE"]
+    rows = photcodes.rows(codes)
+    table = photcodes.table
+    is_dep = table["TYPE"][rows] == PhotType.DEP
+    c_lam, k = table["C_LAM"][rows], table["K"][rows]
+    slot = photcodes.sec_slot(codes).astype(np.int64)
+    key = np.where(slot >= 0, sub["AVE_REF"].astype(np.int64) * nsec + slot, 0)
+    usable = (slot >= 0) & ((sub["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_PHOTOM)) == 0)
+    use = _dep_or_ref(key, is_dep, usable, len(objs) * nsec)
+    cal = np.empty((3, len(codes)))
+    err = np.empty((3, len(codes)))
+    for q, (src, src_err, mcal) in enumerate(_MAG_KINDS):
+        cal[q] = calibrated_mag(sub[src], c_lam, k, sub["AIRMASS"], sub[mcal], sub["M_FLAT"])
+        err[q] = sub[src_err]
+    sf = secfilt.reshape(nobj, nsec)
+    kinds = [(sf[c[0]], sf[c[1]], sf[c[2]], sf[c[3]]) for c in _MAG_COLUMNS]
+    mean, merr, std, nused = (tuple(k[i] for k in kinds) for i in range(4))
+    store_mags(
+        objs,
+        np.asarray(sub_off, np.int64),
+        np.asarray(sub_cnt, np.int64),
+        slot,
+        cal,
+        err,
+        use,
+        MAG_FLOOR,
+        sf["NCODE"],
+        mean,
+        merr,
+        std,
+        nused,
+        (sf["MAG_MIN"], sf["MAG_MAX"], sf["MAG_CHI"]),
+    )
 
 
 #: Columns a relastro fit owns (the position is at MEAN_EPOCH), kept for fitted objects.
@@ -130,22 +190,8 @@ def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: i
     return usable & (is_dep | ~has_dep[key])
 
 
-def _photcode_terms(photcodes: Photcodes, codes: np.ndarray) -> dict[str, np.ndarray]:
-    """What the averages need from each measurement's photcode, looked up once."""
-    rows = photcodes.rows(codes)
-    table = photcodes.table
-    return {
-        "dep": table["TYPE"][rows] == PhotType.DEP,
-        "sys_err": table["ASTROM_ERR_SYS"][rows].astype(np.float64),
-        "c_lam": table["C_LAM"][rows],
-        "k": table["K"][rows],
-        "slot": photcodes.sec_slot(codes).astype(np.int64),
-    }
-
-
-def _positions(m, off, cnt, terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _positions(m, off, cnt, is_dep, sys_err) -> dict[str, np.ndarray]:
     """Mean position, its error, chi-square, count and epoch statistics per object."""
-    is_dep, sys_err = terms["dep"], terms["sys_err"]
     cerr = 0.005 * (m["X_CCD_ERR"].astype(np.float64) + m["Y_CCD_ERR"]) * m["PLTSCALE"]
     sigma = np.hypot(np.nan_to_num(cerr), sys_err)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
@@ -172,31 +218,15 @@ def _positions(m, off, cnt, terms: dict[str, np.ndarray]) -> dict[str, np.ndarra
     }  # fmt: skip
 
 
+#: Per kind (PSF, aperture, Kron): the Measure magnitude, its error and calibration column,
 _MAG_KINDS = (
-    ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED", "MAG", "MAG_ERR", "MCAL_PSF"),
-    ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP", "M_APER", "M_APER_ERR", "MCAL_APER"),
-    ("MAG_KRON", "MAG_KRON_ERR", "MAG_KRON_STDEV", "NUSED_KRON", "M_KRON", "M_KRON_ERR",
-     "MCAL_APER"),
-)  # fmt: skip
-
-
-def _magnitudes(m, off, cnt, nsec: int, terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """SecFilt columns, each of shape (objects, nsec)."""
-    slot, is_dep, c_lam, k = terms["slot"], terms["dep"], terms["c_lam"], terms["k"]
-    nobj = len(off)
-    averef = m["AVE_REF"].astype(np.int64)
-    key = np.where(slot >= 0, averef * nsec + slot, 0)
-    usable = (slot >= 0) & ((m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_PHOTOM)) == 0)
-    use = _dep_or_ref(key, is_dep, usable, nobj * nsec)
-    out = {"NCODE": np.bincount(key[slot >= 0], minlength=nobj * nsec).reshape(nobj, nsec)}
-    for mean_col, err_col, std_col, n_col, src, src_err, mcal in _MAG_KINDS:
-        cal = calibrated_mag(m[src], c_lam, k, m["AIRMASS"], m[mcal], m["M_FLAT"])
-        err = m[src_err].astype(np.float64)
-        res = [np.full((nobj, nsec), np.nan) for _ in range(6)]
-        nused = np.zeros((nobj, nsec), np.int64)
-        mean_mags(off, cnt, slot, cal, err, use, nsec, MAG_FLOOR, *res, nused)
-        mean, merr, std, mmin, mmax, chi = res
-        out.update({mean_col: mean, err_col: merr, std_col: std, n_col: nused})
-        if mean_col == "MAG":
-            out.update({"MAG_MIN": mmin, "MAG_MAX": mmax, "MAG_CHI": chi})
-    return out
+    ("MAG", "MAG_ERR", "MCAL_PSF"),
+    ("M_APER", "M_APER_ERR", "MCAL_APER"),
+    ("M_KRON", "M_KRON_ERR", "MCAL_APER"),
+)
+#: and the SecFilt mean, error, stdev and count columns.
+_MAG_COLUMNS = (
+    ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED"),
+    ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP"),
+    ("MAG_KRON", "MAG_KRON_ERR", "MAG_KRON_STDEV", "NUSED_KRON"),
+)

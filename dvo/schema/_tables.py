@@ -46,7 +46,7 @@ class Schema:
             if template.dtype[name].base.kind == "f":
                 template[name] = np.nan
         out = np.empty(n, self.dtype)
-        out[...] = template[0]
+        opaque(out)[...] = opaque(template)[0]  # a byte copy per row, not per field
         return out
 
     def conform(self, data: np.ndarray, *, what: str = "table") -> np.ndarray:
