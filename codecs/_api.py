@@ -14,7 +14,14 @@ from dvo.errors import CodecError
 
 from . import settings
 from ._codecs import ALGORITHMS
-from ._columns import Column, ColumnFormatError, column_for_array, user_columns, user_to_storage
+from ._columns import (
+    Column,
+    ColumnFormatError,
+    column_for_array,
+    field_of,
+    user_columns,
+    user_to_storage,
+)
 from ._fitsfile import HDU, all_hdus, find_hdu, hdu_bytes, verify_hdu
 from ._header import Card, Header, HeaderError, as_cards
 from ._plain import encode_rows, output_dtype, read_plain
@@ -116,13 +123,16 @@ def _tile_storage(col: Column, values: np.ndarray, rows: slice) -> np.ndarray:
     return user_to_storage(col, values[rows])
 
 
-def _table_hdu_bytes(cols, arrays, cards, compression, tile_rows, checksum, ctx) -> bytes:
+def _table_hdu_bytes(data, cols, arrays, cards, compression, tile_rows, checksum, ctx) -> bytes:
     if compression is None or (isinstance(compression, str) and compression.lower() == "none"):
         return hdu_bytes(cards, encode_rows(cols, arrays), checksum=checksum)
     if isinstance(tile_rows, bool) or not isinstance(tile_rows, int) or tile_rows <= 0:
         raise CodecError(f"tile_rows must be a positive integer, not {tile_rows!r}", **ctx)
     algorithms = choose_algorithms(cols, compression, ctx)
-    storage = [partial(_tile_storage, c, a) for c, a in zip(cols, arrays, strict=True)]
+    storage = [
+        field_of(c, data, c.name) or partial(_tile_storage, c, a)
+        for c, a in zip(cols, arrays, strict=True)
+    ]
     nrows = len(arrays[0]) if arrays else 0
     desc, blocks = encode_tiles(storage, nrows, algorithms, tile_rows)
     maxlens = desc[:, :, 0].max(axis=0).tolist() if len(desc) else [0] * len(cols)
@@ -205,7 +215,7 @@ def write_table(
         check_user_cards(user, ctx)
         cards = table_cards(cols, len(arrays[0]) if arrays else 0, extname, user)
         blob = hdu_bytes(_primary_cards(primary_header), b"", checksum=checksum)
-        blob += _table_hdu_bytes(cols, arrays, cards, compression, tile_rows, checksum, ctx)
+        blob += _table_hdu_bytes(data, cols, arrays, cards, compression, tile_rows, checksum, ctx)
     except (HeaderError, ValueError, TypeError) as exc:
         if isinstance(exc, CodecError):
             raise

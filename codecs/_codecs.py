@@ -65,7 +65,18 @@ def _gzip(data: bytes | np.ndarray, level: int) -> bytes:
 
 
 class _Codec:
-    """Shared ``decode_into``: decode, then copy into a (possibly strided) output view."""
+    """Shared ``decode_into``: decode, then copy into a (possibly strided) output view.
+
+    ``encode_field(field, start, stop)`` encodes rows [start, stop) of a
+    :class:`~._columns.Field` (a column read in place from a structured array); it gives
+    the bytes ``encode`` gives for the same storage values.
+    """
+
+    def encode(self, values: np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def encode_field(self, field, start: int, stop: int) -> bytes:
+        return self.encode(field.storage(start, stop))
 
     def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
         raise NotImplementedError
@@ -77,6 +88,15 @@ class _Codec:
 
 class _BigEndianBytes(_Codec):
     """Codecs whose decoded bytes are the big-endian column: one byte-swapping copy."""
+
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def encode(self, values: np.ndarray) -> bytes:
+        return self._pack(_big_endian_bytes(values))
+
+    def encode_field(self, field, start: int, stop: int) -> bytes:
+        return self._pack(_kernels().big_endian_field(field.values[start:stop], field.flip))
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         raise NotImplementedError
@@ -93,6 +113,18 @@ class _BigEndianBytes(_Codec):
 
 class _Shuffled(_Codec):
     """Codecs whose decoded bytes are shuffled planes: rebuilt in place by a kernel."""
+
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def encode(self, values: np.ndarray) -> bytes:
+        return self._pack(_shuffle(values))
+
+    def encode_field(self, field, start: int, stop: int) -> bytes:
+        values = field.values
+        if values.ndim != 1 or values.dtype.itemsize == 1:
+            return self.encode(field.storage(start, stop))
+        return self._pack(_kernels().shuffle_field(values[start:stop], field.flip))
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         raise NotImplementedError
@@ -117,8 +149,8 @@ class Gzip1(_BigEndianBytes):
     def __init__(self, *, level: int = settings.GZIP_LEVEL) -> None:
         self.level = level
 
-    def encode(self, values: np.ndarray) -> bytes:
-        return _gzip(_big_endian_bytes(values), self.level)
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        return _gzip(data, self.level)
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         return _gunzip(buf, expected)
@@ -132,8 +164,8 @@ class Gzip2(_Shuffled):
     def __init__(self, *, level: int = settings.GZIP_LEVEL) -> None:
         self.level = level
 
-    def encode(self, values: np.ndarray) -> bytes:
-        return _gzip(_shuffle(values), self.level)
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        return _gzip(data, self.level)
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         return _gunzip(buf, expected)
@@ -163,6 +195,13 @@ class Rice1(_Codec):
         unsigned = flat.view(f"u{flat.dtype.itemsize}")
         return _kernels().rice_encode(unsigned, flat.dtype.itemsize).tobytes()
 
+    def encode_field(self, field, start: int, stop: int) -> bytes:
+        values = field.values
+        if values.ndim != 1:
+            return self.encode(field.storage(start, stop))
+        width = values.dtype.itemsize
+        return _kernels().rice_encode(values[start:stop], width, field.flip).tobytes()
+
     def decode(self, buf: bytes, *, dtype: np.dtype, count: int) -> np.ndarray:
         out = np.empty(count, dtype=f"u{dtype.itemsize}")
         status = _kernels().rice_decode(np.frombuffer(buf, np.uint8), out, dtype.itemsize)
@@ -185,8 +224,8 @@ class NoCompress(_BigEndianBytes):
 
     name = "NOCOMPRESS"
 
-    def encode(self, values: np.ndarray) -> bytes:
-        return _big_endian_bytes(values)
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        return bytes(data)
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         return buf
@@ -229,8 +268,8 @@ class Zstd1(_ZstdBase, _BigEndianBytes):
 
     name = "ZSTD_1"
 
-    def encode(self, values: np.ndarray) -> bytes:
-        return self._compress(_big_endian_bytes(values))
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        return self._compress(data)
 
 
 class Zstd2(_ZstdBase, _Shuffled):
@@ -238,8 +277,8 @@ class Zstd2(_ZstdBase, _Shuffled):
 
     name = "ZSTD_2"
 
-    def encode(self, values: np.ndarray) -> bytes:
-        return self._compress(_shuffle(values))
+    def _pack(self, data: bytes | np.ndarray) -> bytes:
+        return self._compress(data)
 
 
 ALGORITHMS = {

@@ -252,3 +252,38 @@ def user_columns(data) -> list[tuple[str, np.ndarray]]:
             raise ColumnFormatError(f"columns have different lengths: {sorted(lengths)}")
         return cols
     raise ColumnFormatError("data must be a structured numpy array or a dict of arrays")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column of a structured array, read in place (no copy) by the tiled writer.
+
+    ``values`` is the field viewed as native unsigned integers of the storage width (1-D,
+    strided, maybe unaligned), or for an A column the (nrows, width) bytes; ``flip`` is
+    the sign bit XORed into the values of a TZERO-offset unsigned column (else 0).
+    """
+
+    values: np.ndarray
+    flip: int
+
+    def storage(self, start: int, stop: int) -> np.ndarray:
+        """Flat native storage elements of rows [start, stop) (codecs without a fast path)."""
+        v = self.values[start:stop]
+        return (v ^ v.dtype.type(self.flip) if self.flip else v).reshape(-1)
+
+
+def field_of(col: Column, data, name: str) -> Field | None:
+    """The :class:`Field` of column ``col`` of the structured array ``data``, or None where
+    the writer keeps its general path: dict input, non-native byte order, vector, bool,
+    complex or scaled columns."""
+    if not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype.names is None:
+        return None
+    dt = data.dtype.fields[name][0]
+    if dt.subdtype is not None or not (dt.isnative or dt.itemsize == 1) or col.scaled:
+        return None
+    if col.code == "A" and dt.kind == "S" and dt.itemsize == col.count:
+        return Field(data[name][:, np.newaxis].view(np.uint8), 0)
+    if col.code not in "BIJKED" or col.repeat != 1 or dt.itemsize != col.storage_dtype.itemsize:
+        return None
+    flip = _SIGN_BIT[col.code] if col.unsigned else 0
+    return Field(data[name].view(f"u{dt.itemsize}"), flip)

@@ -17,7 +17,7 @@ from dvo.errors import CodecError
 
 from . import settings
 from ._codecs import ALGORITHMS, DecodeError, Gzip1
-from ._columns import Column, ColumnFormatError, parse_tform, storage_to_user
+from ._columns import Column, ColumnFormatError, Field, parse_tform, storage_to_user
 from ._fitsfile import HDU, pread_exact, pread_into
 from ._plain import output_dtype, vla_values
 from ._schema import Layout
@@ -34,23 +34,29 @@ def _pool_map(func, items: list) -> Iterator:
 
 
 def encode_tiles(
-    storage: list[Callable[[slice], np.ndarray]],
+    storage: list[Callable[[slice], np.ndarray] | Field],
     nrows: int,
     algorithms: list[str],
     tile_rows: int,
 ) -> tuple[np.ndarray, list[bytes]]:
     """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks).
 
-    ``storage[i](rows)`` gives column i's storage values of a slice of rows. Columns are
-    converted tile by tile: a tile of a structured array stays in cache while its columns
-    are taken out, where whole-column conversion streams the table from memory once per column.
+    ``storage[i]`` is column i as a :class:`Field` of a structured array (read in place:
+    the codec takes the tile's values out, byte-swaps and shuffles them in one pass), or a
+    function giving its storage values of a slice of rows. Columns are converted tile by
+    tile: a tile of a structured array stays in cache while its columns are taken out,
+    where whole-column conversion streams the table from memory once per column.
     """
     ntiles = -(-nrows // tile_rows)
     codecs = [ALGORITHMS[a]() for a in algorithms]
+    fields = [s if isinstance(s, Field) else None for s in storage]
 
     def one_tile(t: int) -> list[bytes]:
-        sl = slice(t * tile_rows, min((t + 1) * tile_rows, nrows))
-        return [c.encode(get(sl).reshape(-1)) for c, get in zip(codecs, storage, strict=True)]
+        a, b = t * tile_rows, min((t + 1) * tile_rows, nrows)
+        return [
+            c.encode(get(slice(a, b)).reshape(-1)) if f is None else c.encode_field(f, a, b)
+            for c, get, f in zip(codecs, storage, fields, strict=True)
+        ]
 
     tiles = list(_pool_map(one_tile, list(range(ntiles))))
     blocks = [b for tile in tiles for b in tile]
