@@ -1,12 +1,14 @@
 """A partition growing during an addstar run, at a cost that follows what is added.
 
 :class:`PartitionBuilder` takes a sorted :class:`~dvo.partition.Partition` and accepts new
-objects, measurements and lensing rows file after file. New rows go to tails with spare
-capacity (no copy of the partition per file); each object's tail rows are chained in arrival
-order, so the averages of the objects a file touched are recomputed from exactly the rows, in
-exactly the order, that the sorted partition will hold. :meth:`PartitionBuilder.finish` sorts
-once and gives the Partition to write, identical to what adding the same rows one file at a
-time to sorted partitions gives.
+objects, measurements and lensing rows file after file. New rows are kept as the arrays they
+came in (no copy of the partition, nor of the new rows, per file), with a narrow copy of the
+columns positions need; each object's new rows are chained in arrival order, so the positions
+of the objects a file touched are recomputed from exactly the rows, in exactly the order, that
+the sorted partition will hold: association of the next file sees them. Magnitudes (SecFilt)
+are only read once the partition is written, so they are computed then, once per touched
+object. :meth:`PartitionBuilder.finish` sorts once and gives the Partition to write, identical
+to what adding the same rows one file at a time to sorted partitions gives.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from dvo._builder_kernels import object_rows
-from dvo.averages import MEASURE_INPUTS, update_objects
-from dvo.partition import Partition, index_ranges
+from dvo.averages import MEASURE_INPUTS, POSITION_INPUTS, update_magnitudes, update_positions
+from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes
 from dvo.schema import LENSING, MEASURE, SECFILT, opaque
 
@@ -62,6 +64,10 @@ class _Rows:
         return self._data.nbytes
 
 
+#: The new rows' columns kept apart for position updates.
+_POSITION_DTYPE = np.dtype([(c, MEASURE.dtype[c]) for c in POSITION_INPUTS])
+
+
 class PartitionBuilder:
     """One partition being added to; see the module docstring.
 
@@ -83,17 +89,21 @@ class PartitionBuilder:
         self.index, self.name, self.nsecfilt = part.index, part.name, part.nsecfilt
         self.next_objid = part.next_objid
         self._average = _Rows(part.average)
-        self._secfilt = _Rows(part.secfilt)
+        self._base_secfilt = part.secfilt
         self._base, self._base_lensing = part.measure, part.lensing
         self._base_off, self._base_cnt = index_ranges(part.measure["AVE_REF"], part.nobjects)
-        self._tail = _Rows(MEASURE.empty(0))
-        self._tail_lensing = _Rows(LENSING.empty(0))
+        self._new: list[np.ndarray] = []  # new Measure rows, file by file
+        self._new_lensing: list[np.ndarray] = []
+        self._ntail = 0  # rows in self._new
+        self._tail_pos = _Rows(np.empty(0, _POSITION_DTYPE))  # their POSITION_INPUTS
         self._tail_prev = _Rows(np.empty(0, np.int64))  # previous tail row of the same object
         self._tail_last = _Rows(np.full(part.nobjects, -1, np.int64))  # per object
+        self._touched = _Rows(np.zeros(part.nobjects, bool))  # magnitudes due at finish
+        self._photcodes: Photcodes | None = None
 
     @property
     def average(self) -> np.ndarray:
-        """The Average rows so far, with current positions and magnitudes."""
+        """The Average rows so far, with current positions (magnitudes: see finish)."""
         return self._average.view
 
     @property
@@ -102,9 +112,10 @@ class PartitionBuilder:
 
     @property
     def nbytes(self) -> int:
-        """Memory held (tails' spare capacity included)."""
-        parts = (self._average, self._secfilt, self._tail, self._tail_lensing, self._tail_prev)
-        return self._base.nbytes + self._base_lensing.nbytes + sum(r.nbytes for r in parts)
+        """Memory held (spare capacity included)."""
+        rows = (self._average, self._tail_pos, self._tail_prev, self._tail_last, self._touched)
+        held = (self._base, self._base_lensing, self._base_secfilt, *self._new, *self._new_lensing)
+        return sum(a.nbytes for a in held) + sum(r.nbytes for r in rows)
 
     def add(
         self,
@@ -114,20 +125,32 @@ class PartitionBuilder:
         photcodes: Photcodes,
     ) -> None:
         """Append new objects and rows (AVE_REF set, objects numbered after the existing ones)
-        and recompute the averages of every object that got a row."""
+        and recompute the positions of every object that got a measurement. The rows are
+        handed over: the caller must not change them afterwards."""
+        self._photcodes = photcodes
+        n_new = len(new_average)
         self._average.append(new_average)
-        self._secfilt.append(SECFILT.empty(len(new_average) * self.nsecfilt))
-        self._tail_last.append(np.full(len(new_average), -1, np.int64))
-        self.next_objid += len(new_average)
-        self._chain(new_measure["AVE_REF"].astype(np.int64))
-        self._tail.append(new_measure)
-        self._tail_lensing.append(new_lensing)
-        touched = np.unique(np.concatenate([new_measure["AVE_REF"], new_lensing["AVE_REF"]]))
-        self._update(touched.astype(np.int64), photcodes)
+        self._tail_last.append(np.full(n_new, -1, np.int64))
+        self._touched.append(np.zeros(n_new, bool))
+        self.next_objid += n_new
+        refs = new_measure["AVE_REF"].astype(np.int64)
+        self._chain(refs)
+        new_measure = np.asarray(new_measure, MEASURE.dtype)
+        self._new.append(new_measure)
+        self._ntail += len(new_measure)
+        pos = np.empty(len(new_measure), _POSITION_DTYPE)
+        for col in POSITION_INPUTS:
+            pos[col] = new_measure[col]
+        self._tail_pos.append(pos)
+        if len(new_lensing):
+            self._new_lensing.append(np.asarray(new_lensing, LENSING.dtype))
+        touched = np.unique(refs)
+        self._touched.view[touched] = True
+        self._update_positions(touched, photcodes)
 
     def _chain(self, refs: np.ndarray) -> None:
         """Link new tail rows (about to be appended) behind their objects' previous ones."""
-        rows = self._tail.n + np.arange(len(refs), dtype=np.int64)
+        rows = self._ntail + np.arange(len(refs), dtype=np.int64)
         order = np.argsort(refs, kind="stable")
         r, rows = refs[order], rows[order]
         first = np.ones(len(r), bool)
@@ -143,7 +166,7 @@ class PartitionBuilder:
         ends[:-1] = first[1:]
         last[r[ends]] = rows[ends]
 
-    def _update(self, objects: np.ndarray, photcodes: Photcodes) -> None:
+    def _update_positions(self, objects: np.ndarray, photcodes: Photcodes) -> None:
         if len(objects) == 0:
             return
         off = np.empty(len(objects) + 1, np.int64)
@@ -159,56 +182,72 @@ class PartitionBuilder:
         )
         in_base = rows < len(self._base)
         base_rows, tail_rows = rows[in_base], rows[~in_base] - len(self._base)
-        tail = self._tail.view
+        tail = self._tail_pos.view
         sub = {}
-        for col in MEASURE_INPUTS:
+        for col in POSITION_INPUTS:
             values = np.empty(len(rows), MEASURE.dtype[col])
             values[in_base] = self._base[col][base_rows]
             values[~in_base] = tail[col][tail_rows]
             sub[col] = values
         sub["AVE_REF"] = np.repeat(np.arange(len(objects)), np.diff(off))
-        update_objects(
-            self._average.view,
-            self._secfilt.view,
-            self.nsecfilt,
-            objects,
-            sub,
-            off[:-1],
-            np.diff(off),
-            photcodes,
-        )
+        update_positions(self._average.view, objects, sub, off[:-1], np.diff(off), photcodes)
 
     def finish(self) -> Partition:
-        """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set.
-        The builder hands its buffers over: do not add to it afterwards."""
-        nobj = self.nobjects
-        measure = _merge_sorted(self._base, self._tail.view)
-        lensing = _merge_sorted(self._base_lensing, self._tail_lensing.view)
+        """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set,
+        magnitudes of the touched objects computed. The builder hands its buffers over: do
+        not add to it afterwards."""
+        nobj, nsec = self.nobjects, self.nsecfilt
+        measure = _merge_sorted(self._base, self._new)
+        lensing = _merge_sorted(self._base_lensing, self._new_lensing)
+        self._new, self._new_lensing = [], []
         average = self._average.take()
-        average["OFF_MEASURE"], average["NMEASURE"] = index_ranges(measure["AVE_REF"], nobj)
+        off, cnt = index_ranges(measure["AVE_REF"], nobj)
+        average["OFF_MEASURE"], average["NMEASURE"] = off, cnt
         average["OFF_LENSING"], average["NLENSING"] = index_ranges(lensing["AVE_REF"], nobj)
+        secfilt = np.empty(nobj * nsec, SECFILT.dtype)
+        nbase = len(self._base_secfilt)
+        opaque(secfilt)[:nbase] = opaque(self._base_secfilt)
+        opaque(secfilt)[nbase:] = opaque(SECFILT.empty(1))[0]
+        objects = np.flatnonzero(self._touched.view)
+        if len(objects):
+            sub_cnt = cnt[objects]
+            owner, rows = expand_ranges(off[objects], sub_cnt)
+            sub = {c: measure[c][rows] for c in MEASURE_INPUTS}
+            sub["AVE_REF"] = owner
+            sub_off = np.cumsum(sub_cnt) - sub_cnt
+            update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, self._photcodes)
         return Partition(
             self.index,
             self.name,
             self.nsecfilt,
             average=average,
-            secfilt=self._secfilt.take(),
+            secfilt=secfilt,
             measure=measure,
             lensing=lensing,
             next_objid=self.next_objid,
         )
 
 
-def _merge_sorted(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Insert ``new`` rows into ``old`` (sorted by AVE_REF) after equal keys: stable merge."""
-    if len(new) == 0:
+def _merge_sorted(old: np.ndarray, new: list[np.ndarray]) -> np.ndarray:
+    """``old`` (sorted by AVE_REF) with the rows of ``new`` (arrays in arrival order)
+    inserted after equal keys, in arrival order: a stable merge, each row copied once."""
+    if not new:
         return old
-    new = np.asarray(new, old.dtype)
-    new = opaque(new)[np.argsort(new["AVE_REF"], kind="stable")].view(old.dtype)
-    if len(old) == 0:
-        return new
-    pos = np.searchsorted(old["AVE_REF"], new["AVE_REF"], side="right")
-    return np.insert(opaque(old), pos, opaque(new)).view(old.dtype)
+    refs = np.concatenate([a["AVE_REF"] for a in new])
+    order = np.argsort(refs, kind="stable")
+    pos = np.searchsorted(old["AVE_REF"], refs[order], side="right")
+    dest = np.empty(len(refs), np.int64)
+    dest[order] = pos + np.arange(len(refs))  # where np.insert would put each new row
+    out = np.empty(len(old) + len(refs), old.dtype)
+    rows = opaque(out)
+    if len(old):
+        shift = np.searchsorted(pos, np.arange(len(old)), side="right")
+        rows[np.arange(len(old)) + shift] = opaque(old)
+    start = 0
+    for a in new:
+        rows[dest[start : start + len(a)]] = opaque(a)
+        start += len(a)
+    return out
 
 
 def attach(

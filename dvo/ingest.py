@@ -172,32 +172,27 @@ class _Loader:
         held = 0 if self.hosts is None else self.hosts.nbytes
         return held + sum(b.nbytes for b in self.dirty.values())
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, *, final: bool = False) -> None:
         """Write the changed partitions, Images and Stats in one transaction (with the
-        partitions changed on hosts, the second phase of their two-phase write)."""
+        partitions changed on hosts, the second phase of their two-phase write). Partitions
+        are finished and written one at a time, so memory holds one finished partition at
+        once; unless ``final`` (nothing reads them afterwards) they stay in the cache."""
         if self.files == 0:
             return
         db = self.db
-        write, rows = None, []
+        write, host_rows = None, []
         if self.hosts is not None and self.hosts.dirty:
             from dvo.hosts.twophase import HostWrite
 
             write = HostWrite(db, self.hosts.cfg, op="addstar", sessions=self.hosts.clients)
-            rows.append(self.hosts.prepare(write))  # phase 1; aborted everywhere on failure
-        finished = [b.finish() for b in self.dirty.values()]
-        stats = self.stats
-        rows = [partition_stats(p) for p in finished] + rows
-        if rows:
-            stats = merge_stats(stats, np.concatenate(rows))
+            host_rows.append(self.hosts.prepare(write))  # phase 1; aborted everywhere on failure
         try:
-            self._commit(finished, stats, write)
+            self._commit(host_rows, write, keep=not final)
         except BaseException:
             if write is not None:
                 write.abort()
             raise
-        self.stats, self.dirty, self.files = stats, {}, 0
-        for part in finished:
-            self.cache.put(part)
+        self.dirty, self.files = {}, 0
         if write is not None:
             try:
                 write.commit()  # phase 2 on the hosts; one that does not confirm stays pending
@@ -207,17 +202,26 @@ class _Loader:
             self.hosts.refresh_database_files()
         self.wal.prune()
 
-    def _commit(self, finished: list[Partition], stats: np.ndarray, write) -> None:
-        """The local transaction (the commit point of a host write)."""
+    def _commit(self, host_rows: list[np.ndarray], write, keep: bool) -> None:
+        """The local transaction (the commit point of a host write). A failure leaves the
+        builders half consumed: the run stops, and the log still holds its files."""
         db, sky = self.db, self.db.skytable
         compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
+        rows = []
         with Transaction(db.catdir) as tx:
-            for part in finished:
+            for index in list(self.dirty):
+                part = self.dirty.pop(index).finish()
+                rows.append(partition_stats(part))
                 i = part.index
                 bounds = (sky.r_min[i], sky.r_max[i], sky.d_min[i], sky.d_max[i])
                 write_partition(
                     part, tx.stage, compression=compression, tile_rows=tile_rows, bounds=bounds
                 )
+                if keep:
+                    self.cache.put(part)
+                del part
+            rows += host_rows
+            stats = merge_stats(self.stats, np.concatenate(rows)) if rows else self.stats
             codecs.write_table(
                 tx.stage(layout.IMAGES),
                 IMAGE.conform(self.images),
@@ -233,6 +237,7 @@ class _Loader:
             self.wal.stage_applied(tx, self.seq)
             if write is not None:
                 write.stage_decision(tx)
+        self.stats = stats
 
     def close(self) -> None:
         """End the worker sessions of the run, if any."""
@@ -258,7 +263,7 @@ def replay(db: Database, *, reader: bool = False) -> int:
         try:
             for seq, path in entries:
                 loader.apply(wal.read(path), seq)
-            loader.checkpoint()
+            loader.checkpoint(final=True)
         finally:
             loader.close()
     wal.prune()
@@ -327,7 +332,7 @@ def addstar(
                     loader.checkpoint()
                 if progress is not None:
                     progress(report)
-            loader.checkpoint()
+            loader.checkpoint(final=True)
         finally:
             loader.close()
     report.seconds = time.perf_counter() - start
