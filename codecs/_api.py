@@ -22,7 +22,7 @@ from ._columns import (
     user_columns,
     user_to_storage,
 )
-from ._fitsfile import HDU, all_hdus, find_hdu, hdu_bytes, verify_hdu
+from ._fitsfile import HDU, all_hdus, data_unit, find_hdu, hdu_bytes, hdu_header, verify_hdu
 from ._header import Card, Header, HeaderError, as_cards
 from ._plain import encode_rows, output_dtype, read_plain
 from ._schema import (
@@ -123,9 +123,10 @@ def _tile_storage(col: Column, values: np.ndarray, rows: slice) -> np.ndarray:
     return user_to_storage(col, values[rows])
 
 
-def _table_hdu_bytes(data, cols, arrays, cards, compression, tile_rows, checksum, ctx) -> bytes:
+def _table_hdu_parts(data, cols, arrays, cards, compression, tile_rows, checksum, ctx) -> list:
+    """The table HDU as byte strings to write one after another (header, data unit)."""
     if compression is None or (isinstance(compression, str) and compression.lower() == "none"):
-        return hdu_bytes(cards, encode_rows(cols, arrays), checksum=checksum)
+        return [hdu_bytes(cards, encode_rows(cols, arrays), checksum=checksum)]
     if isinstance(tile_rows, bool) or not isinstance(tile_rows, int) or tile_rows <= 0:
         raise CodecError(f"tile_rows must be a positive integer, not {tile_rows!r}", **ctx)
     algorithms = choose_algorithms(cols, compression, ctx)
@@ -136,16 +137,16 @@ def _table_hdu_bytes(data, cols, arrays, cards, compression, tile_rows, checksum
     nrows = len(arrays[0]) if arrays else 0
     desc, blocks = encode_tiles(storage, nrows, algorithms, tile_rows)
     maxlens = desc[:, :, 0].max(axis=0).tolist() if len(desc) else [0] * len(cols)
-    heap = b"".join(blocks)
     zcards = compressed_cards(
         cards,
         ntiles=len(desc),
-        heap_size=len(heap),
+        heap_size=sum(len(b) for b in blocks),
         maxlens=maxlens,
         algorithms=algorithms,
         tile_rows=tile_rows,
     )
-    return hdu_bytes(zcards, descriptor_bytes(desc) + heap, checksum=checksum)
+    unit = data_unit([descriptor_bytes(desc), *blocks])
+    return [hdu_header(zcards, unit, checksum=checksum), unit]
 
 
 def _primary_cards(primary_header) -> list[Card]:
@@ -214,20 +215,22 @@ def write_table(
         user = as_cards(header)
         check_user_cards(user, ctx)
         cards = table_cards(cols, len(arrays[0]) if arrays else 0, extname, user)
-        blob = hdu_bytes(_primary_cards(primary_header), b"", checksum=checksum)
-        blob += _table_hdu_bytes(data, cols, arrays, cards, compression, tile_rows, checksum, ctx)
+        parts = [hdu_bytes(_primary_cards(primary_header), b"", checksum=checksum)]
+        parts += _table_hdu_parts(data, cols, arrays, cards, compression, tile_rows, checksum, ctx)
     except (HeaderError, ValueError, TypeError) as exc:
         if isinstance(exc, CodecError):
             raise
         raise CodecError(f"cannot write table: {exc}", **ctx) from exc
-    _atomic_write(name, blob)
+    _atomic_write(name, parts)
 
 
-def _atomic_write(name: str, blob: bytes) -> None:
+def _atomic_write(name: str, parts: list) -> None:
+    """Write the byte strings ``parts`` to ``name`` through a temporary file (no join)."""
     tmp = f"{name}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(blob)
+            for part in parts:
+                f.write(part)
         os.replace(tmp, name)
     except OSError as exc:
         with contextlib.suppress(OSError):
