@@ -10,6 +10,10 @@ entry they include (``applied.json``, in the same transaction), then deletes the
 made redundant. After a crash, the next writer (or a reader, when no writer runs) replays the
 entries after ``applied`` and checkpoints, which leaves the database as it was after the last
 logged file.
+
+An entry is one zstd frame (fast level -3, with the frame's content checksum) holding a JSON
+header (array names, dtypes and lengths) and the arrays' bytes: the arrays are streamed into
+the compressor as they are, without an intermediate archive.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import zstandard
+from numpy.lib.format import descr_to_dtype, dtype_to_descr
 
 from dvo.errors import DatabaseError
 from dvo.layout import state_dir
@@ -31,7 +36,10 @@ __all__ = ["Delta", "WriteAheadLog"]
 
 FOLDER = "wal"
 APPLIED = "applied.json"
-SUFFIX = ".npz.zst"  # an np.savez archive, compressed with zstd level 1 (4x, 24 ms a file)
+SUFFIX = ".wal.zst"
+MAGIC = b"DVOWAL1\n"
+LEVEL = -3  # zstd: ~1 GB/s on Measure rows, 3.6x smaller
+OLD_SUFFIX = ".npz.zst"  # entries of dvo before 2026-11-21 (np.savez archives), still replayed
 
 
 @dataclass
@@ -64,7 +72,11 @@ class WriteAheadLog:
     def _entries(self) -> list[tuple[int, Path]]:
         if not self.folder.is_dir():
             return []
-        found = [(p.name[: -len(SUFFIX)], p) for p in self.folder.glob(f"*{SUFFIX}")]
+        found = [
+            (p.name.split(".")[0], p)
+            for suffix in (SUFFIX, OLD_SUFFIX)
+            for p in self.folder.glob(f"*{suffix}")
+        ]
         return sorted((int(stem), p) for stem, p in found if stem.isdigit())
 
     def pending(self) -> list[tuple[int, Path]]:
@@ -79,15 +91,10 @@ class WriteAheadLog:
             entries = self._entries()
             self._last = max(self.applied(), entries[-1][0] if entries else 0)
         seq = self._last + 1
-        arrays = {"images": delta.images, "parts": np.array([p[0] for p in delta.parts], "i8")}
-        for k, (_, average, measure, lensing) in enumerate(delta.parts):
-            arrays.update({f"average{k}": average, f"measure{k}": measure, f"lensing{k}": lensing})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
         final = self.folder / f"{seq:010d}{SUFFIX}"
         tmp = self.folder / f".{seq:010d}.tmp"
         with open(tmp, "wb") as fh:
-            fh.write(zstandard.ZstdCompressor(level=1).compress(buffer.getbuffer()))
+            _write_entry(fh, delta)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
@@ -98,14 +105,10 @@ class WriteAheadLog:
     def read(self, path: Path) -> Delta:
         """The Delta of one entry."""
         try:
-            data = zstandard.ZstdDecompressor().decompress(path.read_bytes())
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                parts = [
-                    (int(index), z[f"average{k}"], z[f"measure{k}"], z[f"lensing{k}"])
-                    for k, index in enumerate(z["parts"])
-                ]
-                return Delta(z["images"], parts)
-        except (OSError, ValueError, KeyError, zstandard.ZstdError) as exc:
+            if path.name.endswith(OLD_SUFFIX):
+                return _read_npz_entry(path.read_bytes())
+            return _read_entry(path.read_bytes())
+        except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{path}: unreadable write-ahead log entry ({exc})") from None
 
     def stage_applied(self, tx: Transaction, seq: int) -> None:
@@ -122,3 +125,63 @@ class WriteAheadLog:
         if self.folder.is_dir():
             for tmp in self.folder.glob(".*.tmp"):
                 tmp.unlink()
+
+
+def _arrays(delta: Delta) -> dict[str, np.ndarray]:
+    arrays = {"images": delta.images, "parts": np.array([p[0] for p in delta.parts], "i8")}
+    for k, (_, average, measure, lensing) in enumerate(delta.parts):
+        arrays.update({f"average{k}": average, f"measure{k}": measure, f"lensing{k}": lensing})
+    return {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+
+
+def _write_entry(fh, delta: Delta) -> None:
+    """MAGIC, header length (8 bytes, little-endian), JSON header, array bytes: one frame."""
+    arrays = _arrays(delta)
+    header = json.dumps(
+        [[name, dtype_to_descr(a.dtype), len(a)] for name, a in arrays.items()]
+    ).encode()
+    size = len(MAGIC) + 8 + len(header) + sum(a.nbytes for a in arrays.values())
+    cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
+    with cctx.stream_writer(fh, size=size, closefd=False) as out:
+        out.write(MAGIC + len(header).to_bytes(8, "little") + header)
+        for a in arrays.values():
+            if a.nbytes:
+                out.write(a.reshape(-1).view(np.uint8).data)
+
+
+def _read_entry(data: bytes) -> Delta:
+    raw = memoryview(zstandard.ZstdDecompressor().decompress(data))
+    if bytes(raw[: len(MAGIC)]) != MAGIC:
+        raise ValueError("not a dvo log entry")
+    start = len(MAGIC) + 8
+    end = start + int.from_bytes(raw[len(MAGIC) : start], "little")
+    arrays = {}
+    for name, descr, n in json.loads(bytes(raw[start:end])):
+        dtype = descr_to_dtype(_tuples(descr))
+        arrays[name] = np.frombuffer(raw, dtype, count=n, offset=end).copy()
+        end += n * dtype.itemsize
+    if end != len(raw):
+        raise ValueError(f"{len(raw) - end} bytes left over")
+    parts = [
+        (int(index), arrays[f"average{k}"], arrays[f"measure{k}"], arrays[f"lensing{k}"])
+        for k, index in enumerate(arrays["parts"])
+    ]
+    return Delta(arrays["images"], parts)
+
+
+def _read_npz_entry(data: bytes) -> Delta:
+    with np.load(io.BytesIO(zstandard.ZstdDecompressor().decompress(data))) as z:
+        parts = [
+            (int(index), z[f"average{k}"], z[f"measure{k}"], z[f"lensing{k}"])
+            for k, index in enumerate(z["parts"])
+        ]
+        return Delta(z["images"], parts)
+
+
+def _tuples(descr):
+    """A dtype description back from JSON (lists where numpy wrote tuples)."""
+    if isinstance(descr, str):
+        return descr
+    return [
+        (f[0], _tuples(f[1]), *(tuple(f[2]) for _ in f[2:3])) for f in descr
+    ]  # (name, type[, shape])

@@ -64,6 +64,35 @@ def test_logged_files_survive_a_crash(prefix_states, tiny_survey, tmp_path, help
     assert helpers.snapshot(db) == states[-1]
 
 
+def test_entries_of_the_previous_format_are_replayed(prefix_states, tiny_survey, tmp_path, helpers):
+    """Entries logged by dvo before the current format (np.savez archives, zstd-compressed)
+    are still replayed: a crash log written by the previous version is not lost."""
+    import io
+
+    import numpy as np
+    import zstandard
+
+    empty, states = prefix_states
+    db_path = tmp_path / "db"
+    shutil.copytree(empty, db_path)
+    assert _crash_after(db_path, tiny_survey[0], 2) == 9
+    log = WriteAheadLog(db_path)
+    for seq, path in log.pending():
+        delta = log.read(path)
+        arrays = {"images": delta.images, "parts": np.array([p[0] for p in delta.parts])}
+        for k, (_, average, measure, lensing) in enumerate(delta.parts):
+            arrays.update({f"average{k}": average, f"measure{k}": measure, f"lensing{k}": lensing})
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        old = path.with_name(f"{seq:010d}.npz.zst")
+        old.write_bytes(zstandard.ZstdCompressor().compress(buffer.getvalue()))
+        path.unlink()
+    assert [p.name for _, p in log.pending()] == ["0000000001.npz.zst", "0000000002.npz.zst"]
+    db = open_database(db_path)
+    helpers.assert_db_valid(db)
+    assert helpers.snapshot(db) == states[2]
+
+
 def test_reader_sees_last_checkpoint_while_a_writer_runs(prefix_states, tiny_survey, tmp_path):
     from conftest import Helpers
 
@@ -92,7 +121,7 @@ def test_checkpoints_do_not_change_the_result(prefix_states, tiny_survey, tmp_pa
     assert report.loaded == len(tiny_survey[0])
     assert Helpers.snapshot(db_path) == states[-1]
     assert WriteAheadLog(db_path).pending() == []
-    assert not list(WriteAheadLog(db_path).folder.glob("*.npz*"))  # pruned
+    assert not list(WriteAheadLog(db_path).folder.glob("*.zst"))  # pruned
 
 
 def test_full_disk_stops_cleanly(prefix_states, tiny_survey, tmp_path, monkeypatch, capsys):
