@@ -442,11 +442,17 @@ _SHUFFLE_FIELD = {2: _shuffle_field2, 4: _shuffle_field4, 8: _shuffle_field8}
 _BUFFERS = threading.local()  # one reused output buffer per thread (tiles may be threaded)
 
 
+_KEEP_BYTES = 1 << 22  # larger buffers (tiles of > 500k rows) are not kept between calls
+
+
 def _buffer(nbytes: int) -> np.ndarray:
-    """This thread's scratch buffer (uint64, grown as needed) of at least ``nbytes``."""
+    """A scratch buffer (uint64) of at least ``nbytes``: this thread's reused one, grown as
+    needed up to _KEEP_BYTES, or a new one for larger requests."""
     buf = getattr(_BUFFERS, "buf", None)
     if buf is None or buf.nbytes < nbytes:
-        buf = _BUFFERS.buf = np.empty(max(-(-nbytes // 8), 1 << 13), dtype=np.uint64)
+        buf = np.empty(max(-(-nbytes // 8), 1 << 13), dtype=np.uint64)
+        if buf.nbytes <= _KEEP_BYTES:
+            _BUFFERS.buf = buf
     return buf
 
 

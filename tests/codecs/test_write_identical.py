@@ -201,10 +201,14 @@ def test_per_column_algorithms_and_wide_rows(tmp_path, rng):
     _check(tmp_path, data, "ZSTD", 10000)
 
 
-def test_threads_give_the_same_bytes(tmp_path, rng, monkeypatch):
+@pytest.mark.parametrize("keep", [0, 1 << 22])
+def test_threads_and_scratch_buffers_give_the_same_bytes(tmp_path, rng, monkeypatch, keep):
+    from dvo.codecs import _kernels
+
     data = make_struct(rng, 9000)
     monkeypatch.setattr(settings, "THREADS", 2)
-    for compression in ("ZSTD", "default"):
+    monkeypatch.setattr(_kernels, "_KEEP_BYTES", keep)  # 0: a new scratch buffer per block
+    for compression in ("ZSTD", "default", "GZIP_1"):
         _check(tmp_path, data, compression, 1000)
 
 
