@@ -134,7 +134,7 @@ class PartitionBuilder:
         self._touched.append(np.zeros(n_new, bool))
         self.next_objid += n_new
         refs = new_measure["AVE_REF"].astype(np.int64)
-        self._chain(refs)
+        touched = self._chain(refs)
         new_measure = np.asarray(new_measure, MEASURE.dtype)
         self._new.append(new_measure)
         self._ntail += len(new_measure)
@@ -144,12 +144,12 @@ class PartitionBuilder:
         self._tail_pos.append(pos)
         if len(new_lensing):
             self._new_lensing.append(np.asarray(new_lensing, LENSING.dtype))
-        touched = np.unique(refs)
         self._touched.view[touched] = True
         self._update_positions(touched, photcodes)
 
-    def _chain(self, refs: np.ndarray) -> None:
-        """Link new tail rows (about to be appended) behind their objects' previous ones."""
+    def _chain(self, refs: np.ndarray) -> np.ndarray:
+        """Link new tail rows (about to be appended) behind their objects' previous ones;
+        return the objects they belong to (sorted, unique)."""
         rows = self._ntail + np.arange(len(refs), dtype=np.int64)
         order = np.argsort(refs, kind="stable")
         r, rows = refs[order], rows[order]
@@ -165,6 +165,7 @@ class PartitionBuilder:
         ends = np.ones(len(r), bool)
         ends[:-1] = first[1:]
         last[r[ends]] = rows[ends]
+        return r[first]
 
     def _update_positions(self, objects: np.ndarray, photcodes: Photcodes) -> None:
         if len(objects) == 0:
@@ -210,11 +211,14 @@ class PartitionBuilder:
         opaque(secfilt)[nbase:] = opaque(SECFILT.empty(1))[0]
         objects = np.flatnonzero(self._touched.view)
         if len(objects):
-            sub_cnt = cnt[objects]
-            owner, rows = expand_ranges(off[objects], sub_cnt)
-            sub = {c: measure[c][rows] for c in MEASURE_INPUTS}
-            sub["AVE_REF"] = owner
-            sub_off = np.cumsum(sub_cnt) - sub_cnt
+            if len(objects) == nobj:  # every object (a new partition): no gather
+                objects, sub, sub_off, sub_cnt = slice(None), measure, off, cnt
+            else:
+                sub_cnt = cnt[objects]
+                owner, rows = expand_ranges(off[objects], sub_cnt)
+                sub = {c: measure[c][rows] for c in MEASURE_INPUTS}
+                sub["AVE_REF"] = owner
+                sub_off = np.cumsum(sub_cnt) - sub_cnt
             update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, self._photcodes)
         return Partition(
             self.index,
