@@ -126,6 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--db", default="/tmp/dvo-bench-addstar/db/n1500/1292")
     parser.add_argument("--rows", type=int, default=None, help="rows per table (resized)")
     parser.add_argument("--out", default=None, help="output folder (default: a temp folder)")
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
+    parser.add_argument("--compressions", nargs="+", default=COMPRESSIONS)
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="dvo_bench_codecs_write_", dir=args.out)
     try:
@@ -143,8 +145,10 @@ def main(argv=None) -> int:
         )
         print("|---|---|---|---|---|---|---|---|---|")
         for name, arr in data.items():
+            if name not in args.tables:
+                continue
             mb = arr.nbytes / 1e6
-            for comp in COMPRESSIONS:
+            for comp in args.compressions:
                 p_old = os.path.join(workdir, f"old_{name}_{comp}.fits")
                 p_new = os.path.join(workdir, f"new_{name}_{comp}.fits")
 
