@@ -10,7 +10,16 @@ import numpy as np
 from dvo.errors import CodecError
 
 from . import _checksum
-from ._header import BLOCK, Card, Header, HeaderError, format_header, parse_header_block
+from ._header import (
+    BLOCK,
+    CARD,
+    Card,
+    Header,
+    HeaderError,
+    format_card,
+    format_header,
+    parse_header_block,
+)
 
 MAX_HEADER_BLOCKS = 10000  # a header longer than 28.8 MB is treated as corrupt
 
@@ -175,8 +184,9 @@ def hdu_header(cards: list[Card], unit, *, checksum: bool) -> bytes:
     ]
     head = format_header(cards)
     value = _checksum.encode_checksum(_checksum.ones_sum(head, datasum))
-    cards[-2] = Card("CHECKSUM", value, "HDU checksum")
-    return format_header(cards)
+    at = CARD * (len(cards) - 2)  # every card is 80 bytes: patch the CHECKSUM card in place
+    card = format_card(Card("CHECKSUM", value, "HDU checksum")).encode("ascii")
+    return head[:at] + card + head[at + CARD :]
 
 
 def hdu_bytes(cards: list[Card], data: bytes | bytearray, *, checksum: bool) -> bytes:
