@@ -278,6 +278,7 @@ def field_of(col: Column, data, name: str) -> Field | None:
     complex or scaled columns."""
     if not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype.names is None:
         return None
+    data = np.asarray(data)  # a recarray or masked array: its plain data, as np.asarray gives
     dt = data.dtype.fields[name][0]
     if dt.subdtype is not None or not (dt.isnative or dt.itemsize == 1) or col.scaled:
         return None

@@ -165,7 +165,9 @@ def _check(tmp_path, data, compression, tile_rows):
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
-@pytest.mark.parametrize("layout", ["native", "big", "aligned", "sliced", "reversed", "dict"])
+@pytest.mark.parametrize(
+    "layout", ["native", "big", "aligned", "sliced", "reversed", "dict", "recarray", "masked"]
+)
 def test_file_bytes_equal_the_reference(tmp_path, rng, compression, layout):
     n = 2503  # tiles of 1000 and a short last tile, none a multiple of 8 rows
     if layout == "big":
@@ -180,10 +182,17 @@ def test_file_bytes_equal_the_reference(tmp_path, rng, compression, layout):
         data = make_struct(rng, n)
     if layout == "dict":
         data = {k: data[k] for k in data.dtype.names}
+    elif layout == "recarray":
+        data = data.view(np.recarray)
+    elif layout == "masked":  # written as its data, masked values included
+        data = np.ma.masked_array(
+            data, mask=np.zeros(n, dtype=[(k, bool) for k in data.dtype.names])
+        )
+        data.mask["f4"][::3] = True
     path = _check(tmp_path, data, compression, 1000)
     got = read_table(path, verify=True)
     for name in got.dtype.names:
-        a, b = got[name], np.asarray(data[name])
+        a, b = got[name], np.ma.getdata(data[name])
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
 
 
