@@ -166,7 +166,8 @@ def _check(tmp_path, data, compression, tile_rows):
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 @pytest.mark.parametrize(
-    "layout", ["native", "big", "aligned", "sliced", "reversed", "dict", "recarray", "masked"]
+    "layout",
+    ["native", "big", "aligned", "sliced", "reversed", "dict", "recarray", "masked", "readonly"],
 )
 def test_file_bytes_equal_the_reference(tmp_path, rng, compression, layout):
     n = 2503  # tiles of 1000 and a short last tile, none a multiple of 8 rows
@@ -182,6 +183,8 @@ def test_file_bytes_equal_the_reference(tmp_path, rng, compression, layout):
         data = make_struct(rng, n)
     if layout == "dict":
         data = {k: data[k] for k in data.dtype.names}
+    elif layout == "readonly":
+        data = np.frombuffer(data.tobytes(), dtype=data.dtype)
     elif layout == "recarray":
         data = data.view(np.recarray)
     elif layout == "masked":  # written as its data, masked values included
