@@ -23,18 +23,16 @@ import dataclasses
 
 import numpy as np
 
-from dvo._average_kernels import mean_positions, store_mags
+from dvo._average_kernels import store_mags, store_positions
 from dvo.flags import MeasFlags, ObjFlags
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes, PhotType
-from dvo.photometry import calibrated_mag
 
 __all__ = [
     "recompute",
-    "update_objects",
     "update_positions",
     "update_magnitudes",
-    "MEASURE_INPUTS",
+    "MAGNITUDE_INPUTS",
     "POSITION_INPUTS",
 ]
 
@@ -42,12 +40,7 @@ MAG_FLOOR = 0.001  # mag
 DEFAULT_POS_ERR = 0.1  # arcsec, for measurements without a centroid error
 
 
-MEASURE_INPUTS = (
-    "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME", "MAG",
-    "MAG_ERR", "M_APER", "M_APER_ERR", "M_KRON", "M_KRON_ERR", "MCAL_PSF", "MCAL_APER",
-    "AIRMASS", "M_FLAT",
-)  # fmt: skip
-#: The Measure columns positions come from (a subset of MEASURE_INPUTS).
+#: The Measure columns positions come from.
 POSITION_INPUTS = (
     "RA", "DEC", "X_CCD_ERR", "Y_CCD_ERR", "PLTSCALE", "PHOTCODE", "DB_FLAGS", "TIME",
 )  # fmt: skip
@@ -75,87 +68,78 @@ def recompute(
     average["OFF_LENSING"], average["NLENSING"] = loff, lcnt
     if len(m) == 0:
         return dataclasses.replace(part, average=average, secfilt=secfilt)
+    photcodes.rows(m["PHOTCODE"])  # SchemaError for an unknown code
     if objects is None:
-        objects, sub, sub_off, sub_cnt = slice(None), m, off, cnt
+        objects, rows, ends = np.arange(nobj), np.arange(len(m)), np.append(off, len(m))
     else:
+        objects = np.asarray(objects, np.int64)
         sub_cnt = cnt[objects]
-        sub_off = np.cumsum(sub_cnt) - sub_cnt
-        owner, rows = expand_ranges(off[objects], sub_cnt)
-        sub = {c: m[c][rows] for c in MEASURE_INPUTS}
-        sub["AVE_REF"] = owner
-    update_objects(average, secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes)
+        _, rows = expand_ranges(off[objects], sub_cnt)
+        ends = np.concatenate([[0], np.cumsum(sub_cnt)])
+    update_positions(average, objects, ends, rows, m, m, photcodes)
+    update_magnitudes(secfilt, nsec, objects, ends, rows, m, photcodes)
     return dataclasses.replace(part, average=average, secfilt=secfilt)
 
 
-def update_objects(
+def update_positions(
     average: np.ndarray,
-    secfilt: np.ndarray,
-    nsec: int,
-    objects,
-    sub,
-    sub_off: np.ndarray,
-    sub_cnt: np.ndarray,
+    objects: np.ndarray,
+    off: np.ndarray,
+    rows: np.ndarray,
+    a,
+    b,
     photcodes: Photcodes,
 ) -> None:
-    """Store the averages of ``objects`` (Average rows) computed from their measurements.
-
-    ``sub`` holds the :data:`MEASURE_INPUTS` columns of those objects' measurements, object
-    ``k``'s in rows ``sub_off[k] .. sub_off[k] + sub_cnt[k] - 1`` in Measure order, with
-    ``AVE_REF`` = ``k``. :func:`recompute` and :class:`dvo.builder.PartitionBuilder` (which
-    calls the two halves at different times) come here, so a value never depends on which of
-    them computed it.
+    """Store the positions of Average rows ``objects``, object ``k``'s measurements being
+    ``rows[off[k]:off[k + 1]]`` in Measure order: row ``r`` of ``a`` (a table with the
+    :data:`POSITION_INPUTS` columns) for ``r < len(a)``, else row ``r - len(a)`` of ``b``
+    (so that a partition's sorted rows and rows appended since can be read in place).
+    Relastro-fitted objects, and objects without usable measurements, keep their position.
     """
-    update_positions(average, objects, sub, sub_off, sub_cnt, photcodes)
-    update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes)
+    split = len(a["RA"])
+    store_positions(
+        np.asarray(objects, np.int64),
+        np.asarray(off, np.int64),
+        np.asarray(rows, np.int64),
+        split,
+        tuple(a[c] for c in POSITION_INPUTS),
+        tuple(b[c] for c in POSITION_INPUTS),
+        photcodes.by_code("TYPE") == PhotType.DEP,
+        photcodes.by_code("ASTROM_ERR_SYS").astype(np.float64),
+        np.uint32(MeasFlags.SKIP_ASTROM),
+        np.uint32(ObjFlags.ASTROMETRY_FITTED),
+        DEFAULT_POS_ERR,
+        tuple(average[c] for c in _ASTROMETRY) + (average["FLAGS"],),
+    )
 
 
-def update_positions(average, objects, sub, sub_off, sub_cnt, photcodes: Photcodes) -> None:
-    """The position half of :func:`update_objects` (needs only :data:`POSITION_INPUTS`)."""
-    rows = photcodes.rows(sub["PHOTCODE"])
-    table = photcodes.table
-    is_dep = table["TYPE"][rows] == PhotType.DEP
-    sys_err = table["ASTROM_ERR_SYS"][rows].astype(np.float64)
-    _store_positions(average, objects, _positions(sub, sub_off, sub_cnt, is_dep, sys_err))
-
-
-def update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, photcodes: Photcodes) -> None:
-    """The magnitude half of :func:`update_objects`: SecFilt rows of ``objects`` (Average
-    rows; a slice for all), written in one pass by a numba kernel."""
+def update_magnitudes(
+    secfilt: np.ndarray,
+    nsec: int,
+    objects: np.ndarray,
+    off: np.ndarray,
+    rows: np.ndarray,
+    m,
+    photcodes: Photcodes,
+) -> None:
+    """Store the magnitudes (SecFilt rows) of Average rows ``objects``, object ``k``'s
+    measurements being rows ``rows[off[k]:off[k + 1]]`` of ``m`` (a table with the
+    :data:`MAGNITUDE_INPUTS` columns) in Measure order."""
     nobj = len(secfilt) // nsec
-    objs = np.arange(nobj)[objects].astype(np.int64)
-    if len(objs) == 0:
-        return
-    codes = sub["PHOTCODE"]
-    rows = photcodes.rows(codes)
-    table = photcodes.table
-    is_dep = table["TYPE"][rows] == PhotType.DEP
-    c_lam, k = table["C_LAM"][rows], table["K"][rows]
-    slot = photcodes.sec_slot(codes).astype(np.int64)
-    key = np.where(slot >= 0, sub["AVE_REF"].astype(np.int64) * nsec + slot, 0)
-    usable = (slot >= 0) & ((sub["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_PHOTOM)) == 0)
-    use = _dep_or_ref(key, is_dep, usable, len(objs) * nsec)
-    cal = np.empty((3, len(codes)))
-    err = np.empty((3, len(codes)))
-    for q, (src, src_err, mcal) in enumerate(_MAG_KINDS):
-        cal[q] = calibrated_mag(sub[src], c_lam, k, sub["AIRMASS"], sub[mcal], sub["M_FLAT"])
-        err[q] = sub[src_err]
     sf = secfilt.reshape(nobj, nsec)
-    kinds = [(sf[c[0]], sf[c[1]], sf[c[2]], sf[c[3]]) for c in _MAG_COLUMNS]
-    mean, merr, std, nused = (tuple(k[i] for k in kinds) for i in range(4))
     store_mags(
-        objs,
-        np.asarray(sub_off, np.int64),
-        np.asarray(sub_cnt, np.int64),
-        slot,
-        cal,
-        err,
-        use,
+        np.asarray(objects, np.int64),
+        np.asarray(off, np.int64),
+        np.asarray(rows, np.int64),
+        tuple(m[c] for c in MAGNITUDE_INPUTS),
+        photcodes.slot_by_code,
+        photcodes.by_code("TYPE") == PhotType.DEP,
+        photcodes.by_code("C_LAM"),
+        photcodes.by_code("K"),
+        np.uint32(MeasFlags.SKIP_PHOTOM),
         MAG_FLOOR,
         sf["NCODE"],
-        mean,
-        merr,
-        std,
-        nused,
+        tuple(tuple(sf[c] for c in cols) for cols in _MAG_COLUMNS),
         (sf["MAG_MIN"], sf["MAG_MAX"], sf["MAG_CHI"]),
     )
 
@@ -173,58 +157,12 @@ _ASTROMETRY = (
 )
 
 
-def _store_positions(average: np.ndarray, objects, pos: dict[str, np.ndarray]) -> None:
-    """Write position columns for ``objects``; relastro-fitted objects keep their astrometry,
-    and objects without usable measurements keep their position."""
-    flags = average["FLAGS"][objects]
-    keep_old = ((flags & np.uint32(ObjFlags.ASTROMETRY_FITTED)) != 0) | (pos["NUMBER_POS"] == 0)
-    for col, values in pos.items():
-        if col in _ASTROMETRY and keep_old.any():
-            values = np.where(keep_old, average[col][objects], values)
-        average[col][objects] = values
-
-
-def _dep_or_ref(key: np.ndarray, is_dep: np.ndarray, usable: np.ndarray, size: int) -> np.ndarray:
-    """Use DEP measurements where a group (key) has any usable, else the usable REF ones."""
-    has_dep = np.bincount(key[is_dep & usable], minlength=size) > 0
-    return usable & (is_dep | ~has_dep[key])
-
-
-def _positions(m, off, cnt, is_dep, sys_err) -> dict[str, np.ndarray]:
-    """Mean position, its error, chi-square, count and epoch statistics per object."""
-    cerr = 0.005 * (m["X_CCD_ERR"].astype(np.float64) + m["Y_CCD_ERR"]) * m["PLTSCALE"]
-    sigma = np.hypot(np.nan_to_num(cerr), sys_err)
-    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, DEFAULT_POS_ERR)
-    usable = (m["DB_FLAGS"] & np.uint32(MeasFlags.SKIP_ASTROM)) == 0
-    averef = m["AVE_REF"].astype(np.int64)
-    n = len(off)
-    use = _dep_or_ref(averef, is_dep, usable, n)
-    ra, dec = np.full(n, np.nan), np.full(n, np.nan)
-    err, chi, npos = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, np.int64)
-    mean_positions(off, cnt, m["RA"], m["DEC"], sigma, use, ra, dec, err, chi, npos)
-    t = m["TIME"].astype(np.float64)
-    w = use.astype(np.float64)
-    nuse = np.bincount(averef, weights=w, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_t = np.bincount(averef, weights=w * t, minlength=n) / nuse
-    tmin, tmax = np.full(n, np.inf), np.full(n, -np.inf)
-    np.minimum.at(tmin, averef[use], t[use])
-    np.maximum.at(tmax, averef[use], t[use])
-    ok = nuse > 0
-    return {
-        "RA": ra, "DEC": dec, "RA_ERR": err, "DEC_ERR": err, "CHISQ_POS": chi, "NUMBER_POS": npos,
-        "MEAN_EPOCH": np.where(ok, np.round(np.nan_to_num(mean_t)), 0).astype(np.int32),
-        "TIME_RANGE": np.where(ok, tmax - tmin, 0).astype(np.int32),
-    }  # fmt: skip
-
-
-#: Per kind (PSF, aperture, Kron): the Measure magnitude, its error and calibration column,
-_MAG_KINDS = (
-    ("MAG", "MAG_ERR", "MCAL_PSF"),
-    ("M_APER", "M_APER_ERR", "MCAL_APER"),
-    ("M_KRON", "M_KRON_ERR", "MCAL_APER"),
-)
-#: and the SecFilt mean, error, stdev and count columns.
+#: The Measure columns magnitudes come from (in the order the kernel takes them).
+MAGNITUDE_INPUTS = (
+    "PHOTCODE", "DB_FLAGS", "AIRMASS", "M_FLAT", "MCAL_PSF", "MCAL_APER", "MAG", "MAG_ERR",
+    "M_APER", "M_APER_ERR", "M_KRON", "M_KRON_ERR",
+)  # fmt: skip
+#: The SecFilt mean, error, stdev and count columns of the PSF, aperture and Kron kinds.
 _MAG_COLUMNS = (
     ("MAG", "MAG_ERR", "MAG_STDEV", "NUSED"),
     ("MAG_AP", "MAG_AP_ERR", "MAG_AP_STDEV", "NUSED_AP"),

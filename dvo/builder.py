@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from dvo._builder_kernels import object_rows
-from dvo.averages import MEASURE_INPUTS, POSITION_INPUTS, update_magnitudes, update_positions
+from dvo.averages import POSITION_INPUTS, update_magnitudes, update_positions
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes
 from dvo.schema import LENSING, MEASURE, SECFILT, opaque
@@ -136,6 +136,7 @@ class PartitionBuilder:
         refs = new_measure["AVE_REF"].astype(np.int64)
         touched = self._chain(refs)
         new_measure = np.asarray(new_measure, MEASURE.dtype)
+        photcodes.rows(new_measure["PHOTCODE"])  # SchemaError for an unknown code
         self._new.append(new_measure)
         self._ntail += len(new_measure)
         pos = np.empty(len(new_measure), _POSITION_DTYPE)
@@ -181,17 +182,9 @@ class PartitionBuilder:
             self._tail_prev.view,
             off,
         )
-        in_base = rows < len(self._base)
-        base_rows, tail_rows = rows[in_base], rows[~in_base] - len(self._base)
-        tail = self._tail_pos.view
-        sub = {}
-        for col in POSITION_INPUTS:
-            values = np.empty(len(rows), MEASURE.dtype[col])
-            values[in_base] = self._base[col][base_rows]
-            values[~in_base] = tail[col][tail_rows]
-            sub[col] = values
-        sub["AVE_REF"] = np.repeat(np.arange(len(objects)), np.diff(off))
-        update_positions(self._average.view, objects, sub, off[:-1], np.diff(off), photcodes)
+        update_positions(
+            self._average.view, objects, off, rows, self._base, self._tail_pos.view, photcodes
+        )
 
     def finish(self) -> Partition:
         """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set,
@@ -211,15 +204,9 @@ class PartitionBuilder:
         opaque(secfilt)[nbase:] = opaque(SECFILT.empty(1))[0]
         objects = np.flatnonzero(self._touched.view)
         if len(objects):
-            if len(objects) == nobj:  # every object (a new partition): no gather
-                objects, sub, sub_off, sub_cnt = slice(None), measure, off, cnt
-            else:
-                sub_cnt = cnt[objects]
-                owner, rows = expand_ranges(off[objects], sub_cnt)
-                sub = {c: measure[c][rows] for c in MEASURE_INPUTS}
-                sub["AVE_REF"] = owner
-                sub_off = np.cumsum(sub_cnt) - sub_cnt
-            update_magnitudes(secfilt, nsec, objects, sub, sub_off, sub_cnt, self._photcodes)
+            _, rows = expand_ranges(off[objects], cnt[objects])
+            ends = np.concatenate([[0], np.cumsum(cnt[objects])])
+            update_magnitudes(secfilt, nsec, objects, ends, rows, measure, self._photcodes)
         return Partition(
             self.index,
             self.name,

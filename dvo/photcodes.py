@@ -66,6 +66,7 @@ class Photcodes:
         slots[sec] = np.arange(len(sec))
         self._slot = np.full(65536, -1, np.int16)
         self._slot[codes] = slots
+        self._by_code: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.table)
@@ -98,6 +99,21 @@ class Photcodes:
     def column(self, name: str, codes: np.ndarray) -> np.ndarray:
         """A column of the table for each code (e.g. ``"C_LAM"``, ``"K"``, ``"TYPE"``)."""
         return self.table[name][self.rows(codes)]
+
+    def by_code(self, name: str) -> np.ndarray:
+        """A column of the table as an array indexed by code (65536 entries; unknown codes
+        hold zero), for numba kernels that look codes up themselves."""
+        if name not in self._by_code:
+            known = self._row >= 0
+            out = np.zeros(65536, self.table.dtype[name])
+            out[known] = self.table[name][self._row[known]]
+            self._by_code[name] = out
+        return self._by_code[name]
+
+    @property
+    def slot_by_code(self) -> np.ndarray:
+        """:meth:`sec_slot` as an array indexed by code (-1: no slot, or an unknown code)."""
+        return self._slot
 
     def sec_slot(self, codes: np.ndarray) -> np.ndarray:
         """SecFilt slot (0..Nsecfilt-1) each code averages into, -1 for none."""
