@@ -10,7 +10,7 @@ from dvo.codecs import ALGORITHMS, read_header, write_table
 from dvo.codecs._checksum import encode_checksum, ones_sum
 from dvo.codecs._header import Card, HeaderError, format_card, parse_card
 from dvo.codecs._kernels import RICE_OK, rice_decode, rice_encode, shuffle, unshuffle
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -67,6 +67,33 @@ def test_shuffle_inverse(width, raw, swap):
 def test_shuffle_planes_most_significant_first():
     data = np.array([0x0102, 0x0304], dtype=">u2").view(np.uint8)
     assert shuffle(data, 2, False).tolist() == [1, 3, 2, 4]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([2, 4, 8]),
+    st.binary(max_size=600),
+    st.integers(1, 5),
+    st.integers(0, 7),
+    st.booleans(),
+)
+@example(2, bytes(range(256)), 1, 0, True)  # n % 8 == 0: the uint64 plane stores
+@example(4, bytes(range(256)) * 2, 2, 3, True)
+@example(8, bytes(range(256)) * 3, 1, 0, False)
+def test_shuffle_field_of_a_strided_column(width, raw, stride, offset, flip):
+    """The fused kernel = numpy: take the column out, XOR the sign bit, big-endian, planes."""
+    from dvo.codecs._kernels import big_endian_field, shuffle_field
+
+    row = width * stride + offset  # rows of `row` bytes, the column at byte `offset`
+    n = len(raw) // row
+    rows = np.frombuffer(raw[: n * row] + bytes(row), np.uint8).reshape(n + 1, row)
+    values = rows[:n, offset : offset + width].copy().view(f"u{width}")[:, 0]
+    column = np.ndarray((n,), f"u{width}", rows, offset, (row,))  # strided, maybe unaligned
+    sign = 1 << (8 * width - 1) if flip else 0
+    want = (values ^ values.dtype.type(sign)).astype(f">u{width}")
+    planes = want.view(np.uint8).reshape(n, width).T.reshape(-1)
+    assert shuffle_field(column, sign).tolist() == planes.tolist()
+    assert big_endian_field(column, sign).tobytes() == want.tobytes()
 
 
 _values = st.one_of(
