@@ -133,9 +133,36 @@ class _Loader:
         self.hosts = hosts  # dvo.ingest_remote.HostPartitions: pushed partitions, or None
         self.cache = PartitionCache(db)
         self.dirty: dict[int, PartitionBuilder] = {}
-        self.images, self.next_id, self.stats = db.images(), db.next_image_id(), db.stats()
+        self.next_id, self.stats = db.next_image_id(), db.stats()
+        self.images = db.images()
         self.seq = wal.applied()  # last log entry the in-memory state includes
         self.files = 0  # loaded since the last checkpoint
+
+    @property
+    def images(self) -> np.ndarray:
+        """The Images table as of the last applied file (new rows are concatenated when
+        asked for, not once per file: that copy would grow with the table)."""
+        if len(self._images) > 1:
+            self._images = [np.concatenate(self._images)]
+        return self._images[0]
+
+    @images.setter
+    def images(self, table: np.ndarray) -> None:
+        self._images = [table]
+        self._exposures = set(table["EXP_ID"][table["EXP_ID"] >= 0].tolist())
+        self._catalogues = set(table["NAME"][table["EXP_ID"] < 0].tolist())
+
+    def loaded(self, batch: IngestBatch) -> np.ndarray | None:
+        """The Images rows of an earlier load of the batch's file (a mask), None if it was
+        never loaded: a set lookup, so checking a file does not scan the Images table."""
+        if batch.exp_id >= 0:
+            if batch.exp_id not in self._exposures:
+                return None
+            return self.images["EXP_ID"] == batch.exp_id
+        name = batch.images["NAME"][0]
+        if name not in self._catalogues:
+            return None
+        return (self.images["NAME"] == name) & (self.images["EXP_ID"] < 0)
 
     def get(self, index: int) -> PartitionBuilder | Partition:
         """A partition's current state (changed or clean), for association."""
@@ -160,7 +187,10 @@ class _Loader:
             if index not in self.dirty:
                 self.dirty[index] = PartitionBuilder(self.cache.get(index))
             self.dirty[index].add(average, measure, lensing, self.db.photcodes)
-        self.images = np.concatenate([self.images, delta.images])
+        self._images.append(delta.images)
+        ids = delta.images["EXP_ID"]
+        self._exposures.update(ids[ids >= 0].tolist())
+        self._catalogues.update(delta.images["NAME"][ids < 0].tolist())
         if len(delta.images):
             self.next_id = max(self.next_id, int(delta.images["IMAGE_ID"].max()) + 1)
         if seq is not None:
@@ -344,14 +374,14 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
     db = loader.db
     try:
         batch = read_input(path, db, photcode)
-        old = _already_loaded(loader.images, batch)
-        if old.any() and not replace:
+        old = loader.loaded(batch)
+        if old is not None and not replace:
             report.skipped.append(batch.source)
             return
-        if old.any() and loader.hosts is not None:
+        if old is not None and loader.hosts is not None:
             raise IngestError("--replace cannot change partitions on hosts yet; run dvo hosts "
                               "pull first", file=str(path))  # fmt: skip
-        if old.any():
+        if old is not None:
             loader.checkpoint()  # a replacement removes rows: its own transaction
             changed, images = remove_images(db, loader.cache, loader.images, old)
             builders = {i: PartitionBuilder(p) for i, p in changed.items()}
@@ -371,7 +401,7 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
     except DvoError as exc:
         report.failed.append((str(path), f"{path}: {exc}"))
         return
-    if old.any():
+    if old is not None:
         loader.dirty.update(builders)
         loader.images = images
         loader.apply(delta)
@@ -384,9 +414,3 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
     report.new_objects += counts["new"]
     report.matched += counts["matched"]
     report.blends += counts["blends"]
-
-
-def _already_loaded(images: np.ndarray, batch: IngestBatch) -> np.ndarray:
-    if batch.exp_id >= 0:
-        return images["EXP_ID"] == batch.exp_id
-    return (images["NAME"] == batch.images["NAME"][0]) & (images["EXP_ID"] < 0)
