@@ -95,26 +95,98 @@ def lookup_tree(ra, dec, t, stop, out):
         out[k] = node
 
 
+@njit(cache=True, inline="always")
+def _margin(ra, dec, r0, r1, d0, d1):
+    """Lower bound (deg) of the distance from a point to the edge of its box (r0..d1)."""
+    deg = 180.0 / math.pi
+    m = np.inf
+    if d0 > -90.0:
+        m = min(m, dec - d0)
+    if d1 < 90.0:
+        m = min(m, d1 - dec)
+    if r1 - r0 < 360.0:
+        cd = math.cos(dec / deg)
+        s1 = abs(math.sin((ra - r0) / deg))
+        s2 = abs(math.sin((r1 - ra) / deg))
+        m = min(m, math.asin(min(cd * min(s1, s2), 1.0)) * deg)
+    return m
+
+
 @njit(cache=True)
 def box_margin(ra, dec, rows, r_min, r_max, d_min, d_max, out):
     """Lower bound (deg) of the distance from each point to the edge of its own box.
 
     Edges at the poles and the RA seam of full rings are not edges and are ignored.
     """
-    deg = 180.0 / math.pi
     for k in range(ra.shape[0]):
         c = rows[k]
-        m = np.inf
-        if d_min[c] > -90.0:
-            m = min(m, dec[k] - d_min[c])
-        if d_max[c] < 90.0:
-            m = min(m, d_max[c] - dec[k])
-        if r_max[c] - r_min[c] < 360.0:
-            cd = math.cos(dec[k] / deg)
-            s1 = abs(math.sin((ra[k] - r_min[c]) / deg))
-            s2 = abs(math.sin((r_max[c] - ra[k]) / deg))
-            m = min(m, math.asin(min(cd * min(s1, s2), 1.0)) * deg)
-        out[k] = m
+        out[k] = _margin(ra[k], dec[k], r_min[c], r_max[c], d_min[c], d_max[c])
+
+
+@njit(cache=True)
+def near_edge(ra, dec, rows, r_min, r_max, d_min, d_max, radius, out):
+    """``out[k]``: whether :func:`box_margin` of point k is at most ``radius[k]``.
+
+    Points of a run in the same box with the same radius share an inner box, two radii in
+    from the edges, whose points are answered False without trigonometry (their margin is
+    at least two radii, far above rounding).
+    """
+    deg = 180.0 / math.pi
+    prev, prev_rad = -1, -1.0
+    lo_d, hi_d, lo_r, hi_r = 0.0, -1.0, 0.0, -1.0
+    for k in range(ra.shape[0]):
+        c = rows[k]
+        rad = radius[k]
+        if c != prev or rad != prev_rad:
+            prev, prev_rad = c, rad
+            r0, r1, d0, d1 = r_min[c], r_max[c], d_min[c], d_max[c]
+            lo_d = d0 + 2 * rad if d0 > -90.0 else -np.inf
+            hi_d = d1 - 2 * rad if d1 < 90.0 else np.inf
+            lo_r, hi_r = 1.0, -1.0  # no inner box unless set below
+            if r1 - r0 >= 360.0:
+                lo_r, hi_r = -np.inf, np.inf
+            elif r1 - r0 <= 90.0 and 2 * rad < 45.0:
+                cmax = math.cos(max(abs(d0), abs(d1)) / deg)
+                if cmax > 0.0:
+                    s = math.sin(2 * rad / deg) / cmax
+                    if s < 1.0:
+                        w = math.asin(s) * deg * (1 + 1e-9) + 1e-12
+                        lo_r, hi_r = r0 + w, r1 - w
+        a, d = ra[k], dec[k]
+        if lo_d < d < hi_d and lo_r < a < hi_r:
+            out[k] = False
+        else:
+            out[k] = _margin(a, d, r_min[c], r_max[c], d_min[c], d_max[c]) <= rad
+
+
+@njit(cache=True)
+def lookup_leaves(ra, dec, t, stop, out):
+    """:func:`lookup_tree` to the tables (``stop`` = the rows with a table) for points in
+    runs: a point in the box of the previous point's table is in that table (GSC tables
+    tile the sky, each point in exactly one box under the lookup convention)."""
+    prev = -1
+    for k in range(ra.shape[0]):
+        a = ra[k]
+        d = dec[k]
+        if prev >= 0 and in_box(t[prev, 0], t[prev, 1], t[prev, 2], t[prev, 3], a, d):
+            out[k] = prev
+            continue
+        node = 0
+        while not stop[node]:
+            cs = int(t[node, 4])
+            ce = int(t[node, 5])
+            if ce == cs:
+                node = -1
+                break
+            if t[node, 6] > 0:
+                node = _grid_child(node, a, d, t)
+            else:
+                c = cs
+                while c < ce - 1 and not in_box(t[c, 0], t[c, 1], t[c, 2], t[c, 3], a, d):
+                    c += 1
+                node = c
+        out[k] = node
+        prev = node
 
 
 @njit(cache=True)

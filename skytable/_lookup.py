@@ -20,7 +20,15 @@ from dvo.errors import SkyTableError
 if TYPE_CHECKING:
     from dvo.skytable.table import SkyTable
 
-__all__ = ["check_points", "lookup", "contains", "partitions_in", "near", "children_of"]
+__all__ = [
+    "check_points",
+    "lookup",
+    "contains",
+    "partitions_in",
+    "near",
+    "lookup_near",
+    "children_of",
+]
 
 BAD_NAN = "coordinates must not be NaN or infinite"
 BAD_DEC = "dec must lie in [-90, 90]"
@@ -219,16 +227,7 @@ def near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
     ra, dec = check_points(ra, dec)
     radius = _check_radius(radius, ra.size)
     own = lookup(st, ra, dec, None)
-    if st.scheme.value == "gsc":
-        margin = np.empty(ra.size)
-        _kernels.box_margin(ra, dec, own, st.r_min, st.r_max, st.d_min, st.d_max, margin)
-        edge = np.flatnonzero(margin <= radius)
-        extra = _pairs_near(st, ra[edge], dec[edge], radius[edge])
-        extra = (edge[extra[0]], extra[1])
-    else:
-        extra = _edge_points_hpx(st, ra, dec, own, radius)
-        if extra is None:
-            extra = _pairs_near(st, ra, dec, radius)
+    extra = _near_extra(st, ra, dec, radius, own)
     n = np.int64(len(st))
     ekey = extra[0] * n + extra[1]
     ekey = ekey[extra[1] != own[extra[0]]]
@@ -237,3 +236,34 @@ def near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
         key = np.sort(np.concatenate([key, ekey]))
         key = key[np.concatenate([[True], np.diff(key) != 0])]
     return key // n, key % n
+
+
+def _near_extra(st: SkyTable, ra, dec, radius, own) -> tuple[np.ndarray, np.ndarray]:
+    """(point, partition) pairs within the radius for the points near their box's edge
+    (the others have only their own partition)."""
+    if st.scheme.value == "gsc":
+        edge = np.empty(ra.size, dtype=bool)
+        radius = np.ascontiguousarray(radius, dtype=np.float64)
+        _kernels.near_edge(ra, dec, own, st.r_min, st.r_max, st.d_min, st.d_max, radius, edge)
+        edge = np.flatnonzero(edge)
+        extra = _pairs_near(st, ra[edge], dec[edge], radius[edge])
+        return edge[extra[0]], extra[1]
+    extra = _edge_points_hpx(st, ra, dec, own, radius)
+    if extra is None:
+        extra = _pairs_near(st, ra, dec, radius)
+    return extra
+
+
+def lookup_near(st: SkyTable, ra, dec, radius) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's partition, and the sorted partitions any point comes within ``radius``
+    deg of: ``lookup`` and the union of ``near``'s partitions, in one pass."""
+    ra, dec = check_points(ra, dec)
+    radius = _check_radius(radius, ra.size)
+    if st.scheme.value == "gsc":
+        own = np.empty(ra.size, dtype=np.int64)
+        _kernels.lookup_leaves(ra, dec, st._packed, st.has_table, own)
+    else:
+        own = lookup(st, ra, dec, None)
+    extra = _near_extra(st, ra, dec, radius, own)[1]
+    runs = own[np.concatenate([[True], own[1:] != own[:-1]])] if own.size else own
+    return own, np.unique(np.concatenate([runs, extra]))

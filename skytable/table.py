@@ -410,3 +410,18 @@ class SkyTable:
         ([0, 0, 0, 0, 1], ['s0000/4703', 's0000/4710', 'n0000/0003', 'n0000/0010', 'n0000/0005'])
         """
         return _lookup.near(self, ra, dec, radius_deg)
+
+    def lookup_near(self, ra, dec, radius_deg) -> tuple[np.ndarray, np.ndarray]:
+        """The partition of each point (:meth:`lookup`) and the sorted partitions that any
+        point comes within ``radius_deg`` of (the union of :meth:`near`'s), in one pass.
+
+        Examples
+        --------
+        >>> st = SkyTable.gsc(3)
+        >>> own, parts = st.lookup_near([7.5, 3.0], [0.0, 3.0], 1 / 3600)
+        >>> st.name[own].tolist()
+        ['n0000/0010', 'n0000/0005']
+        >>> st.name[parts].tolist()
+        ['s0000/4703', 's0000/4710', 'n0000/0003', 'n0000/0005', 'n0000/0010']
+        """
+        return _lookup.lookup_near(self, ra, dec, radius_deg)

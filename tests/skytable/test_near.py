@@ -100,3 +100,49 @@ def test_bad_radius(gsc3, radius):
 def test_empty_input(gsc3):
     pt, part = gsc3.near([], [], ARCSEC)
     assert pt.size == part.size == 0
+
+
+def _clustered_points(st, rng, n):
+    """Points in runs that stay in one partition for a while (as the detections of a chip),
+    and points near edges and corners, where a run leaves its box."""
+    ra, dec = _edge_points(st, rng, n // 2)
+    centre_ra, centre_dec = rng.uniform(0, 360, 50), rng.uniform(-89, 89, 50)
+    k = np.repeat(np.arange(50), n // 100)
+    cra = np.mod(centre_ra[k] + rng.normal(0, 0.3, k.size), 360.0)
+    cdec = np.clip(centre_dec[k] + rng.normal(0, 0.3, k.size), -90, 90)
+    return np.concatenate([cra, ra]), np.concatenate([cdec, dec])
+
+
+@pytest.mark.parametrize("radius", [0.0, ARCSEC, 2 * ARCSEC, 0.5, "per point"])
+def test_lookup_near_is_lookup_and_near(st, rng, radius):
+    ra, dec = _clustered_points(st, rng, 20_000)
+    if radius == "per point":
+        radius = rng.choice([0.0, ARCSEC, 30 * ARCSEC], ra.size)
+    own, parts = st.lookup_near(ra, dec, radius)
+    assert np.array_equal(own, st.lookup(ra, dec))
+    assert np.array_equal(parts, np.union1d(st.near(ra, dec, radius)[1], own))
+
+
+def test_lookup_near_empty(gsc3):
+    own, parts = gsc3.lookup_near([], [], ARCSEC)
+    assert own.size == parts.size == 0
+
+
+@pytest.mark.parametrize("radius", [0.0, ARCSEC, 10 * ARCSEC, 3.0])
+def test_near_edge_is_box_margin_test(gsc4, rng, radius):
+    """The kernel's shortcut for points deep inside their box gives box_margin's answer,
+    also for points on edges and corners (margin 0)."""
+    from dvo.skytable import _kernels
+
+    st = gsc4
+    ra, dec = _clustered_points(st, rng, 40_000)
+    rows = st.partitions[: 2000 : 7]
+    ra = np.concatenate([ra, st.r_min[rows], np.nextafter(st.r_max[rows], 0)])
+    dec = np.concatenate([dec, st.d_min[rows], st.d_min[rows]])
+    ra, dec = np.mod(ra, 360.0), np.clip(dec, -90, 90)
+    own = st.lookup(ra, dec)
+    margin, edge = np.empty(ra.size), np.empty(ra.size, dtype=bool)
+    box = (st.r_min, st.r_max, st.d_min, st.d_max)
+    _kernels.box_margin(ra, dec, own, *box, margin)
+    _kernels.near_edge(ra, dec, own, *box, np.full(ra.size, radius), edge)
+    assert np.array_equal(edge, margin <= radius)
