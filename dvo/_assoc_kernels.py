@@ -81,3 +81,344 @@ def nearest_within(q_ra, q_dec, ra_s, dec_s, starts, zmin, height, radius):
             out[i] = best_j
             out_h[i] = best_h
     return out, out_h
+
+
+# ------------------------------------------------------------------------- position grids
+# A partition's objects in a grid of cells over (Dec, RA relative to ``geo[6]``), ``geo`` =
+# (dec_lo, cell height, rows, rel_lo, cell width, columns, ra_ref); positions outside go to
+# the edge cells. Per object row: ``ra``, ``dec``, ``cell``, ``row_slot``. The objects are
+# stored cell after cell (``start``, positions in ``pos``, rows in ``slot_row``) when the
+# grid is built; objects added or moved to another cell since are chained per cell in an
+# overflow list (``ohead``, ``onext``; ``row_slot`` -1), their old slot emptied (Dec +inf).
+# ``obox`` bounds the positions ever indexed (Dec min, max, relative RA min, max).
+
+
+@njit(cache=True, inline="always")
+def _rel(ra, ref):
+    """RA relative to ``ref`` in [-180, 180) (for the grid only: not the exact test)."""
+    r = ra - ref
+    if r >= 180.0:
+        r -= 360.0
+    elif r < -180.0:
+        r += 360.0
+    return r
+
+
+@njit(cache=True, inline="always")
+def _clamp_floor(x, n):
+    x = min(max(x, -1.0), float(n))
+    return min(max(int(np.floor(x)), 0), n - 1)
+
+
+@njit(cache=True, inline="always")
+def _cell_of(ra, dec, geo):
+    r = _clamp_floor((dec - geo[0]) / geo[1], int(geo[2]))
+    c = _clamp_floor((_rel(ra, geo[6]) - geo[3]) / geo[4], int(geo[5]))
+    return r * int(geo[5]) + c
+
+
+@njit(cache=True, inline="always")
+def _grow_box(obox, ra, dec, ref):
+    rel = _rel(ra, ref)
+    obox[0] = min(obox[0], dec)
+    obox[1] = max(obox[1], dec)
+    obox[2] = min(obox[2], rel)
+    obox[3] = max(obox[3], rel)
+
+
+@njit(cache=True)
+def grid_build(n, ra, dec, cell, row_slot, geo, start, pos, slot_row, ohead, obox):
+    """Store objects ``0 .. n - 1`` cell after cell (rows ascending within a cell); empty
+    overflow lists. ``start`` has one entry per cell and one more."""
+    ncell = ohead.shape[0]
+    obox[0], obox[1], obox[2], obox[3] = np.inf, -np.inf, np.inf, -np.inf
+    start[:] = 0
+    for j in range(n):
+        c = _cell_of(ra[j], dec[j], geo)
+        cell[j] = c
+        start[c + 1] += 1
+        _grow_box(obox, ra[j], dec[j], geo[6])
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:ncell].copy()
+    for j in range(n):
+        c = cell[j]
+        k = fill[c]
+        fill[c] = k + 1
+        pos[k, 0] = ra[j]
+        pos[k, 1] = dec[j]
+        slot_row[k] = j
+        row_slot[j] = k
+    ohead[:] = -1
+
+
+@njit(cache=True)
+def grid_append(first, stop, ra, dec, cell, row_slot, onext, geo, ohead, obox):
+    """Chain new objects ``first .. stop - 1`` (positions set) into overflow lists."""
+    for j in range(first, stop):
+        c = _cell_of(ra[j], dec[j], geo)
+        cell[j] = c
+        row_slot[j] = -1
+        onext[j] = ohead[c]
+        ohead[c] = j
+        _grow_box(obox, ra[j], dec[j], geo[6])
+
+
+@njit(cache=True)
+def grid_move(rows, new_ra, new_dec, ra, dec, cell, row_slot, onext, geo, pos, ohead, obox):
+    """Set objects' new positions; those leaving their cell go to an overflow list.
+    Returns how many left a stored slot."""
+    left = 0
+    for k in range(rows.shape[0]):
+        j = rows[k]
+        ra[j] = new_ra[k]
+        dec[j] = new_dec[k]
+        _grow_box(obox, ra[j], dec[j], geo[6])
+        c = _cell_of(ra[j], dec[j], geo)
+        old = cell[j]
+        s = row_slot[j]
+        if s >= 0:
+            if c == old:
+                pos[s, 0] = ra[j]
+                pos[s, 1] = dec[j]
+                continue
+            pos[s, 1] = np.inf  # an empty slot: never within reach
+            row_slot[j] = -1
+            left += 1
+        else:
+            if c == old:
+                continue
+            p = ohead[old]
+            if p == j:
+                ohead[old] = onext[j]
+            else:
+                while onext[p] != j:
+                    p = onext[p]
+                onext[p] = onext[j]
+        cell[j] = c
+        onext[j] = ohead[c]
+        ohead[c] = j
+    return left
+
+
+@njit(cache=True, inline="always")
+def _first_window(ora, qra, dra):
+    """Which of nearest_within's RA windows (0, 1, 2) scans RA ``ora`` first, -1 if none."""
+    lo_ra, hi_ra = qra - dra, qra + dra
+    for w in range(3):
+        shift = 0.0 if w == 0 else (360.0 if w == 1 else -360.0)
+        a = max(lo_ra + shift, 0.0)
+        b = min(hi_ra + shift, 360.0)
+        if a <= b and a <= ora <= b:
+            return w
+    return -1
+
+
+@njit(cache=True)
+def grid_nearest(
+    q_ra, q_dec, reach_tab, step, dec_reach, ra, dec, onext, geo, start, pos, slot_row,
+    ohead, obox, height, radius, box, part, best_h, best_p, best_row, best_ra, best_dec,
+):  # fmt: skip
+    """Update each query's best object with the objects of one partition's grid.
+
+    The result is exactly :func:`nearest_within`'s over the objects of all partitions in
+    ``part`` order (call once per partition, ``part`` ascending) after the bounding-box
+    prefilter ``box`` (Dec min, max, RA on/off, reference, relative RA min, max): the same
+    candidates pass (the haversine under the same limit, the same zone and RA-window tests)
+    and ties go to the first in its scan order (zone, window, RA, partition, row).
+
+    The cells visited hold every object that can pass: Dec within ``dec_reach`` and RA
+    within ``reach_tab[int(|dec| / step)]`` of the query (bounds wider than the radius).
+    """
+    n = q_ra.shape[0]
+    dlo, nrow = geo[0], int(geo[2])
+    rlo, ncol = geo[3], int(geo[5])
+    ref = geo[6]
+    inv_h, inv_w = 1.0 / geo[1], 1.0 / geo[4]
+    olo, ohi, orlo, orhi = obox[0], obox[1], obox[2], obox[3]
+    limit = np.sin(0.5 * radius * D2R) ** 2
+    limit_eps = limit * (1 + 1e-12)
+    ntab = reach_tab.shape[0]
+    for i in range(n):
+        qdec = q_dec[i]
+        if qdec + dec_reach < olo or qdec - dec_reach > ohi:
+            continue
+        qra = q_ra[i]
+        reach = reach_tab[min(int(abs(qdec) / step), ntab - 1)]
+        qrel = _rel(qra, ref)
+        whole = reach >= 180.0
+        inside = not whole and qrel - reach >= -180.0 and qrel + reach < 180.0
+        if inside and (qrel + reach < orlo or qrel - reach > orhi):
+            continue  # no seam to cross, and the objects are all on one side
+        r0 = _clamp_floor((qdec - dec_reach - dlo) * inv_h, nrow)
+        r1 = _clamp_floor((qdec + dec_reach - dlo) * inv_h, nrow)
+        # relative RA intervals: one, or the parts on each side of the seam at +-180
+        if whole:
+            a0, b0, a1, b1, a2, b2 = -360.0, 360.0, 1.0, 0.0, 1.0, 0.0
+        else:
+            a0, b0 = qrel - reach, qrel + reach
+            a1, b1 = (-180.0, b0 - 360.0) if b0 >= 180.0 else (1.0, 0.0)
+            a2, b2 = (a0 + 360.0, 180.0) if a0 < -180.0 else (1.0, 0.0)
+        qra_r, qdec_r = qra * D2R, qdec * D2R
+        for s in range(3):
+            a = a0 if s == 0 else (a1 if s == 1 else a2)
+            b = b0 if s == 0 else (b1 if s == 1 else b2)
+            if a > b or b < orlo or a > orhi:
+                continue
+            c0 = _clamp_floor((a - rlo) * inv_w, ncol)
+            c1 = _clamp_floor((b - rlo) * inv_w, ncol)
+            for r in range(r0, r1 + 1):
+                for c in range(r * ncol + c0, r * ncol + c1 + 1):
+                    for k in range(start[c], start[c + 1]):
+                        odec = pos[k, 1]
+                        if abs(odec - qdec) <= dec_reach:
+                            ora = pos[k, 0]
+                            if whole or abs(_rel(ora, qra)) <= reach:
+                                h = _hav(qra_r, qdec_r, ora * D2R, odec * D2R)
+                                if h < limit_eps:
+                                    _consider(i, slot_row[k], h, qra, qdec, ora, odec, height,
+                                              radius, box, part, best_h, best_p, best_row,
+                                              best_ra, best_dec)  # fmt: skip
+                    j = ohead[c]
+                    while j >= 0:
+                        odec = dec[j]
+                        if abs(odec - qdec) <= dec_reach:
+                            ora = ra[j]
+                            if whole or abs(_rel(ora, qra)) <= reach:
+                                h = _hav(qra_r, qdec_r, ora * D2R, odec * D2R)
+                                if h < limit_eps:
+                                    _consider(i, j, h, qra, qdec, ora, odec, height, radius,
+                                              box, part, best_h, best_p, best_row, best_ra,
+                                              best_dec)  # fmt: skip
+                        j = onext[j]
+
+
+@njit(cache=True, inline="always")
+def _consider(
+    i, j, h, qra, qdec, ora, odec, height, radius, box, part, best_h, best_p, best_row,
+    best_ra, best_dec,
+):  # fmt: skip
+    """nearest_within's tests for object ``j`` of partition ``part`` and query ``i``; keep
+    it if it passes and comes first in (haversine, scan order)."""
+    if odec < box[0] or odec > box[1]:
+        return
+    if box[2] != 0.0:  # _near_box's RA test, (ora - ref + 180) % 360 - 180 as numpy has it
+        t = ora - box[3] + 180.0
+        orel = (t - 180.0) if 0.0 <= t < 360.0 else (t % 360.0 - 180.0)
+        if orel < box[4] or orel > box[5]:
+            return
+    # closer than 0.999 radius in Dec and in RA, the zone and window tests pass (window 0),
+    # rounding (1e-13 deg) being far below 0.001 radius
+    near = height >= 1e-8 and abs(odec - qdec) <= 0.999 * height
+    near = near and abs(ora - qra) <= 0.999 * radius
+    if not near and _scan_key(qra, qdec, ora, odec, height, radius)[0] < 0:
+        return
+    if best_p[i] >= 0:
+        if h > best_h[i]:
+            return
+        if h == best_h[i] and not _tie_first(
+            qra, qdec, height, radius, ora, odec, part, j, best_ra[i], best_dec[i],
+            best_p[i], best_row[i],
+        ):  # fmt: skip
+            return
+    best_h[i] = h
+    best_p[i] = part
+    best_row[i] = j
+    best_ra[i] = ora
+    best_dec[i] = odec
+
+
+@njit(cache=True)
+def _scan_key(qra, qdec, ora, odec, height, radius):
+    """(window, zone) of an object in nearest_within's scan for this query: window -1 if
+    the scan misses it (zone not within one of the query's, or RA outside the windows)."""
+    z = int(np.floor((qdec + 90.0) / height))
+    zo = int(np.floor((odec + 90.0) / height))
+    if zo < z - 1 or zo > z + 1:
+        return -1, zo
+    top = min(abs(qdec) + radius, 90.0)
+    whole = top >= 89.9 or radius >= 30.0
+    dra = 180.0 if whole else radius / np.cos(top * D2R) + 1e-9
+    if whole or dra >= 180.0:
+        return 0, zo
+    return _first_window(ora, qra, dra), zo
+
+
+@njit(cache=True)
+def _tie_first(qra, qdec, height, radius, ora, odec, part, row, ora2, odec2, part2, row2):
+    """Of two objects at the same haversine, whether the first comes first in the scan
+    order (zone, window, RA, partition, row)."""
+    w, z = _scan_key(qra, qdec, ora, odec, height, radius)
+    w2, z2 = _scan_key(qra, qdec, ora2, odec2, height, radius)
+    if z != z2:
+        return z < z2
+    if w != w2:
+        return w < w2
+    if ora != ora2:
+        return ora < ora2
+    if part != part2:
+        return part < part2
+    return row < row2
+
+
+@njit(cache=True)
+def first_per_key(obj, image, sep, loser):
+    """Mark in ``loser`` the detections with ``obj >= 0`` that lose to another with the same
+    (obj, image): the smallest ``sep`` wins (NaN last), ties to the lower index. A hash
+    table over the matched detections: the cost follows the detections only."""
+    n = obj.shape[0]
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = cap - 1
+    slot = np.full(cap, -1, np.int64)
+    for i in range(n):
+        o = obj[i]
+        if o < 0:
+            continue
+        im = image[i]
+        k = ((o * 0x9E3779B1) ^ (im * 0x85EBCA77) ^ (o >> 17)) & mask
+        while True:
+            d = slot[k]
+            if d < 0:
+                slot[k] = i
+                break
+            if obj[d] == o and image[d] == im:
+                si, sd = sep[i], sep[d]
+                if si < sd or (np.isnan(sd) and not np.isnan(si)):
+                    loser[d] = True
+                    slot[k] = i
+                else:
+                    loser[i] = True
+                break
+            k = (k + 1) & mask
+
+
+@njit(cache=True)
+def prepare_queries(ra, dec, ra_out, stats):
+    """One pass over the detections: ``ra_out`` = RA modulo 360 (numpy's ``%``), and
+    ``stats`` = (any non-finite, any |Dec| > 90, Dec min, Dec max, min and max of
+    ``(ra_out - ra_out[0] + 180) % 360 - 180``), as Matcher.match computes them."""
+    n = ra.shape[0]
+    bad_f, bad_d = 0.0, 0.0
+    dmin, dmax, lo, hi = np.inf, -np.inf, np.inf, -np.inf
+    ref = 0.0
+    for k in range(n):
+        a = ra[k]
+        a = (a + 0.0) if 0.0 <= a < 360.0 else a % 360.0
+        ra_out[k] = a
+        d = dec[k]
+        if not (np.isfinite(a) and np.isfinite(d)):
+            bad_f = 1.0
+            continue
+        if abs(d) > 90:
+            bad_d = 1.0
+        if k == 0:
+            ref = a
+        dmin = min(dmin, d)
+        dmax = max(dmax, d)
+        t = a - ref + 180.0
+        rel = (t - 180.0) if 0.0 <= t < 360.0 else (t % 360.0 - 180.0)
+        lo = min(lo, rel)
+        hi = max(hi, rel)
+    stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = bad_f, bad_d, dmin, dmax, lo, hi

@@ -10,14 +10,22 @@ groups the file's rows by target partition (a :class:`dvo.wal.Delta`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from dvo._assoc_kernels import nearest_within
+from dvo._assoc_kernels import (
+    first_per_key,
+    grid_append,
+    grid_build,
+    grid_move,
+    grid_nearest,
+    nearest_within,
+    prepare_queries,
+)
 from dvo.errors import DvoError
 from dvo.flags import MeasFlags
-from dvo.partition import expand_ranges
 from dvo.schema import AVERAGE, opaque
 from dvo.wal import Delta
 
@@ -38,6 +46,9 @@ class Matcher:
     """
 
     radius: float  # arcsec
+    # partition index -> _Grid of the partition state last seen (see match_partitions)
+    _grids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _reach: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.radius) and 0 < self.radius <= 3600):
@@ -78,6 +89,223 @@ class Matcher:
         sep[found] = np.degrees(2 * np.arcsin(np.sqrt(hav[found]))) * 3600.0
         return out, sep
 
+    def match_partitions(
+        self, ra: np.ndarray, dec: np.ndarray, parts: list, boxes: np.ndarray, keys=None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`match` against the objects of ``parts`` concatenated, without the
+        concatenation: for each detection the position in ``parts`` and the row of the
+        closest object (-1, -1 for none), and the separation in arcsec.
+
+        Identical to ``match(ra, dec, concatenated RA, concatenated DEC)``. The positions of
+        each partition state are kept from call to call in a grid (:class:`_Grid`;
+        ``boxes``: the partitions' sky boxes, RA min, max, Dec min, max; ``keys``: their
+        indices) brought up to date with the rows that changed (:meth:`note_changes`), so
+        that the cost of a call follows the detections, not the partitions.
+        """
+        ra_in, dec = np.ascontiguousarray(ra, np.float64), np.ascontiguousarray(dec, np.float64)
+        ra, stats = np.empty(len(dec)), np.empty(6)
+        prepare_queries(ra_in, dec, ra, stats)
+        if stats[0]:
+            raise DvoError("positions must be finite")
+        if stats[1]:
+            raise DvoError("declinations must lie in [-90, 90]")
+        height = self.radius / 3600.0
+        keys = [id(p) for p in parts] if keys is None else [int(k) for k in keys]
+        for k in [k for k, g in self._grids.items() if g.ref() is None]:
+            del self._grids[k]  # partition states gone
+        grids, bad = [], [False, False]
+        for key, part, box in zip(keys, parts, boxes, strict=True):
+            grids.append(self._grid(key, part, box, height, bad))
+        if bad[0]:
+            raise DvoError("positions must be finite")
+        if bad[1]:
+            raise DvoError("declinations must lie in [-90, 90]")
+        n = len(ra)
+        best_p = np.full(n, -1, np.int64)
+        best_row = np.full(n, -1, np.int64)
+        sep = np.full(n, np.inf)
+        if n == 0 or all(g.n == 0 for g in grids):
+            return best_p, best_row, sep
+        hav = np.full(n, np.inf)
+        best_ra, best_dec = np.empty(n), np.empty(n)
+        box = _prefilter_box(ra, stats[2:], height)
+        tab, dec_reach = self._reach_table(height)
+        for t, g in enumerate(grids):
+            if g.n:
+                grid_nearest(
+                    ra, dec, tab, _STEP, dec_reach, g.ra, g.dec, g.onext, g.geo, g.start,
+                    g.pos, g.slot_row, g.ohead, g.obox, height, height, box, t, hav, best_p,
+                    best_row, best_ra, best_dec,
+                )  # fmt: skip
+        found = best_p >= 0
+        sep[found] = np.degrees(2 * np.arcsin(np.sqrt(hav[found]))) * 3600.0
+        return best_p, best_row, sep
+
+    def note_changes(self, keys, parts: list, rows: list) -> None:
+        """Tell the grids which existing rows of ``parts`` the Delta about to be applied
+        changes: they are read again on the next call."""
+        for key, part, changed in zip(keys, parts, rows, strict=True):
+            grid = self._grids.get(int(key))
+            if grid is not None and grid.ref() is part:
+                grid.pending = np.concatenate([grid.pending, changed.astype(np.int64)])
+
+    def _grid(self, key: int, part, box, height: float, bad: list) -> _Grid:
+        """The partition state's grid, brought up to date (a new one for a new state)."""
+        grid = self._grids.get(key)
+        if grid is None or grid.ref() is not part or part.nobjects < grid.n:
+            grid = _Grid(box, height)
+            try:
+                grid.ref = weakref.ref(part)
+                self._grids[key] = grid
+            except TypeError:  # not weakly referenceable: not kept
+                self._grids.pop(key, None)
+        error = grid.refresh(part)
+        if error[0] or error[1]:
+            self._grids.pop(key, None)  # read in full again next time, and fail again
+            bad[0], bad[1] = bad[0] or error[0], bad[1] or error[1]
+        return grid
+
+    def _reach_table(self, height: float) -> tuple[np.ndarray, float]:
+        """Bounds on the Dec and RA offsets (deg) of an object that can pass the haversine
+        test, the RA one by |Dec| of the detection (entry ``int(|dec| / _STEP)``): wide
+        margins over the radius, so rounding never leaves a passing object out."""
+        if self._reach:
+            return self._reach[0]
+        dec_reach = height * (1 + 1e-6) + 1e-10
+        s = np.sin(0.5 * np.radians(height)) * (1 + 1e-6)  # >= sqrt of the haversine limit
+        top = np.minimum((np.arange(int(90 / _STEP) + 2) + 1) * _STEP + dec_reach, 90.0)
+        c = np.cos(np.radians(top))  # lower bound of cos(Dec) of query and object
+        reach = np.full(len(top), 360.0)
+        ok = c > 2 * s
+        reach[ok] = 2 * np.degrees(np.arcsin(s / c[ok])) * (1 + 1e-6) + 1e-9
+        self._reach.append((reach, dec_reach))
+        return self._reach[0]
+
+
+_STEP = 0.01  # deg of |Dec| per entry of the RA reach table
+_PER_CELL = 4.0  # objects per grid cell aimed at
+_MAX_SIDE = 4096  # grid rows or columns at most
+
+
+def _prefilter_box(ra: np.ndarray, stats: np.ndarray, margin: float) -> np.ndarray:
+    """:func:`_near_box`'s test as numbers for the kernel: Dec min, max, whether RA is
+    tested (1.0/0.0), the RA reference, relative RA min, max, computed as it does from the
+    detections' Dec min, max and relative RA min, max (``stats``)."""
+    dmin, dmax, lo, hi = (np.float64(x) for x in stats)
+    box = np.array([dmin - margin, dmax + margin, 0.0, 0.0, 0.0, 0.0])
+    top = max(abs(float(dmin)), abs(float(dmax))) + margin
+    if top < 80.0 and float(hi) - float(lo) < 180.0:
+        widen = 1.01 * margin / np.cos(np.radians(top))
+        box[2:] = 1.0, float(ra[0]), float(lo) - widen, float(hi) + widen
+    return box
+
+
+class _Grid:
+    """The positions of one partition state's objects (RA modulo 360, as match sees them)
+    in a grid of cells (layout and kernels in :mod:`dvo._assoc_kernels`).
+
+    It stays exact as the partition changes: new objects are appended rows, read when first
+    seen; existing objects move only through a Delta's rows, which ``pending`` lists (see
+    :meth:`Matcher.note_changes`) and :meth:`refresh` reads again. A new partition state (a
+    new object, e.g. after a checkpoint) gets a new grid. Objects added or moved to another
+    cell since the grid was built are chained in overflow lists; the grid is built again
+    when they are a quarter of the objects, and redrawn when the objects have doubled.
+    """
+
+    def __init__(self, box: np.ndarray, height: float) -> None:
+        self.ref = lambda: None
+        self.box, self.height = np.asarray(box, np.float64), height
+        self.n, self.n_drawn, self.n_overflow = 0, -1, 0
+        self.ra, self.dec = np.empty(0), np.empty(0)
+        self.cell, self.row_slot, self.onext = (np.empty(0, np.int64) for _ in range(3))
+        self.pending = np.zeros(0, np.int64)
+
+    def refresh(self, part) -> tuple[bool, bool]:
+        """Read the changed and new rows of ``part``; returns (non-finite, |Dec| > 90) of
+        what was read."""
+        avg, total = part.average, part.nobjects
+        bad = [False, False]
+        rows = self.pending
+        rows = rows[rows < self.n]
+        self.pending = np.zeros(0, np.int64)
+        if len(rows):
+            ra, dec = _read(avg, rows, bad)
+            self.n_overflow += grid_move(
+                rows, ra, dec, self.ra, self.dec, self.cell, self.row_slot, self.onext,
+                self.geo, self.pos, self.ohead, self.obox,
+            )  # fmt: skip
+        if total > self.n:
+            ra, dec = _read(avg, slice(self.n, total), bad)
+            self._reserve(total)
+            self.ra[self.n : total], self.dec[self.n : total] = ra, dec
+            first, self.n = self.n, total
+            if self.n_drawn >= 0:
+                grid_append(first, total, self.ra, self.dec, self.cell, self.row_slot,
+                            self.onext, self.geo, self.ohead, self.obox)  # fmt: skip
+                self.n_overflow += total - first
+        if self.n_drawn < 0 or self.n > 2 * self.n_drawn + 4096:
+            self._draw()
+        elif self.n_overflow > self.n // 4 + 1024:
+            self._build()
+        return bad[0], bad[1]
+
+    def _reserve(self, n: int) -> None:
+        if n <= len(self.ra):
+            return
+        cap = max(n + n // 4, 1024)
+        for name in ("ra", "dec", "cell", "row_slot", "onext"):
+            old = getattr(self, name)
+            new = np.empty(cap, old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+    def _draw(self) -> None:
+        """A grid for the current objects over the partition's box (padded): cells of about
+        ``_PER_CELL`` objects where the objects are, at least two radii wide."""
+        r0, r1, d0, d1 = (float(x) for x in self.box)
+        pad = 2.0 * self.height
+        dlo, dhi = max(d0 - pad, -90.0), min(d1 + pad, 90.0)
+        ctop = np.cos(np.radians(min(max(abs(dlo), abs(dhi)), 90.0)))
+        half = min((r1 - r0) / 2.0 + pad / max(ctop, 1e-6), 180.0)
+        ref = ((r0 + r1) / 2.0) % 360.0
+        cmid = np.cos(np.radians((dlo + dhi) / 2.0))
+        area = 2 * half * cmid * (dhi - dlo)
+        if self.n:  # where the objects are (a survey may cover part of the box)
+            ra, dec = self.ra[: self.n], self.dec[: self.n]
+            rel = (ra - ref + 180.0) % 360.0 - 180.0
+            span = min(max(float(rel.max() - rel.min()), 0.0), 2 * half)
+            area = min(area, span * cmid * max(min(dec.max(), dhi) - max(dec.min(), dlo), 0.0))
+        side = max(np.sqrt(max(area, 1e-12) * _PER_CELL / max(self.n, 1)), 2.0 * self.height)
+        nrow = int(min(max(np.ceil((dhi - dlo) / side), 1), _MAX_SIDE))
+        ncol = int(min(max(np.ceil(2 * half * max(ctop, 1e-6) / side), 1), _MAX_SIDE))
+        self.geo = np.array([dlo, (dhi - dlo) / nrow, nrow, -half, 2 * half / ncol, ncol, ref])
+        self.n_drawn = self.n
+        self._build()
+
+    def _build(self) -> None:
+        """Store the objects cell after cell (no overflow)."""
+        ncell = int(self.geo[2]) * int(self.geo[5])
+        self.start = np.empty(ncell + 1, np.int64)
+        self.pos = np.empty((self.n, 2))
+        self.slot_row = np.empty(self.n, np.int64)
+        self.ohead = np.empty(ncell, np.int64)
+        self.obox = np.empty(4)
+        self._reserve(self.n)
+        grid_build(self.n, self.ra, self.dec, self.cell, self.row_slot, self.geo, self.start,
+                   self.pos, self.slot_row, self.ohead, self.obox)  # fmt: skip
+        self.n_overflow = 0
+
+
+def _read(avg: np.ndarray, sel, bad: list) -> tuple[np.ndarray, np.ndarray]:
+    """RA (modulo 360) and Dec of rows ``sel``; flags in ``bad`` what validate would."""
+    ra = np.asarray(avg["RA"][sel], np.float64) % 360.0
+    dec = np.asarray(avg["DEC"][sel], np.float64)
+    if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
+        bad[0] = True
+    if (np.abs(dec) > 90).any():
+        bad[1] = True
+    return ra, dec
+
 
 def _near_box(ra, dec, obj_ra, obj_dec, margin: float) -> np.ndarray:
     """Indices of the objects inside the detections' bounding box widened by ``margin`` deg:
@@ -101,15 +329,13 @@ def _near_box(ra, dec, obj_ra, obj_dec, margin: float) -> np.ndarray:
 def one_per_image(obj: np.ndarray, image: np.ndarray, sep: np.ndarray) -> np.ndarray:
     """Mask of matched detections that lose to a closer detection of the same image on the
     same object (ties broken by input order)."""
-    matched = np.flatnonzero(obj >= 0)
-    if len(matched) == 0:
-        return np.zeros(len(obj), bool)
-    order = matched[np.lexsort((matched, sep[matched], image[matched], obj[matched]))]
-    o, im = obj[order], image[order]
-    dup = np.zeros(len(order), bool)
-    dup[1:] = (o[1:] == o[:-1]) & (im[1:] == im[:-1])
     loser = np.zeros(len(obj), bool)
-    loser[order[dup]] = True
+    first_per_key(
+        np.ascontiguousarray(obj, np.int64),
+        np.ascontiguousarray(image, np.int64),
+        np.ascontiguousarray(sep, np.float64),
+        loser,
+    )
     return loser
 
 
@@ -125,26 +351,26 @@ def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Del
         return Delta(images), counts
     image_id = ids[batch.meas_image]
     sky = db.skytable
-    home = sky.lookup(m["RA"], m["DEC"])
-    _, near = sky.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
-    touched = np.union1d(near, home).astype(np.int64)
+    home, touched = sky.lookup_near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
     if prefetch is not None:
         prefetch(touched)
     parts = {int(i): source(int(i)) for i in touched}
-    sizes = np.array([p.nobjects for p in parts.values()], np.int64)
-    owner, obj_row = expand_ranges(np.zeros_like(sizes), sizes)
-    obj_part = touched[owner]
-    obj_ra = np.concatenate([p.average["RA"] for p in parts.values()])
-    obj_dec = np.concatenate([p.average["DEC"] for p in parts.values()])
-    idx, sep = matcher.match(m["RA"], m["DEC"], obj_ra, obj_dec)
+    states = list(parts.values())
+    boxes = np.stack([sky.r_min[touched], sky.r_max[touched], sky.d_min[touched],
+                      sky.d_max[touched]], axis=1)  # fmt: skip
+    part_of, obj_row, sep = matcher.match_partitions(m["RA"], m["DEC"], states, boxes, touched)
+    sizes = np.array([p.nobjects for p in states], np.int64)
+    first = np.zeros(len(sizes), np.int64)
+    np.cumsum(sizes[:-1], out=first[1:])
+    idx = np.where(part_of >= 0, first[np.maximum(part_of, 0)] + obj_row, -1)
     loser = one_per_image(idx, image_id, sep)
-    idx[loser] = -1
-    matched = idx >= 0
-    # a sentinel at the end: idx = -1 (no match) picks it
-    target = np.where(matched, np.append(obj_part, -1)[idx], home)
-    row = np.append(obj_row, -1)[idx]
+    matched = (idx >= 0) & ~loser
+    target = np.where(matched, touched[np.maximum(part_of, 0)], home)
+    row = np.where(matched, obj_row, -1)
     counts.update(new=int((~matched).sum()), matched=int(matched.sum()), blends=int(loser.sum()))
     groups = _group_rows(parts, batch, image_id, loser, target, row)
+    changed = [obj_row[matched & (part_of == t)] for t in range(len(states))]
+    matcher.note_changes(touched, states, changed)
     return Delta(images, groups), counts
 
 
