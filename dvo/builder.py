@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvo._builder_kernels import object_rows
+from dvo._builder_kernels import object_rows, scatter_rows
 from dvo.averages import POSITION_INPUTS, update_magnitudes, update_positions
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes
@@ -230,15 +230,21 @@ def _merge_sorted(old: np.ndarray, new: list[np.ndarray]) -> np.ndarray:
     dest = np.empty(len(refs), np.int64)
     dest[order] = pos + np.arange(len(refs))  # where np.insert would put each new row
     out = np.empty(len(old) + len(refs), old.dtype)
-    rows = opaque(out)
     if len(old):
         shift = np.searchsorted(pos, np.arange(len(old)), side="right")
-        rows[np.arange(len(old)) + shift] = opaque(old)
+        scatter_rows(_words(out), np.arange(len(old)) + shift, _words(old))
     start = 0
     for a in new:
-        rows[dest[start : start + len(a)]] = opaque(a)
+        scatter_rows(_words(out), dest[start : start + len(a)], _words(a))
         start += len(a)
     return out
+
+
+def _words(rows: np.ndarray) -> np.ndarray:
+    """Contiguous structured rows as a 2-D array of 8-byte (else single-byte) words."""
+    size = rows.dtype.itemsize
+    word = 8 if size % 8 == 0 else 1
+    return np.ascontiguousarray(rows).view(f"u{word}").reshape(len(rows), size // word)
 
 
 def attach(
