@@ -7,10 +7,9 @@ its row (the table is small: one row per partition).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from dvo._stats_kernels import mag_range
 from dvo.partition import Partition
 
 __all__ = ["STATS_VERSION", "stats_dtype", "empty_stats", "partition_stats", "merge_stats"]
@@ -57,10 +56,7 @@ def partition_stats(part: Partition) -> np.ndarray:
     row["RA_MIN"], row["RA_MAX"] = ave["RA"].min(), ave["RA"].max()
     row["DEC_MIN"], row["DEC_MAX"] = ave["DEC"].min(), ave["DEC"].max()
     mags = part.secfilt["MAG"].reshape(len(ave), part.nsecfilt)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN filters give NaN, as wanted
-        row["MAG_MIN"][0] = np.nanmin(mags, axis=0)
-        row["MAG_MAX"][0] = np.nanmax(mags, axis=0)
+    mag_range(mags, row["MAG_MIN"][0], row["MAG_MAX"][0])
     return row
 
 
