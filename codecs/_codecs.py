@@ -27,6 +27,36 @@ def _kernels():
     return kernels
 
 
+_SCRATCH = threading.local()  # one reused output buffer per thread (tiles may be threaded)
+_KEEP_BYTES = 1 << 22  # larger buffers (tiles of > 500k rows) are not kept between calls
+
+
+def _scratch(nbytes: int) -> np.ndarray:
+    """A scratch buffer (uint64) of at least ``nbytes``: this thread's reused one, grown as
+    needed up to _KEEP_BYTES, or a new one for larger requests. Its contents are valid until
+    the thread's next block is encoded."""
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = np.empty(max(-(-nbytes // 8), 1 << 13), dtype=np.uint64)
+        if buf.nbytes <= _KEEP_BYTES:
+            _SCRATCH.buf = buf
+    return buf
+
+
+def _big_endian_field(values: np.ndarray, flip: int) -> np.ndarray:
+    """The unsigned ``values`` (1-D, any stride; or the 2-D bytes of an A column) XORed with
+    ``flip``, as contiguous big-endian bytes in the scratch buffer: what GZIP_1, ZSTD_1 and
+    NOCOMPRESS store, in one pass (numpy; no numba needed)."""
+    nbytes = values.size * values.dtype.itemsize
+    out = _scratch(nbytes).view(np.uint8)[:nbytes]
+    dest = out.view(values.dtype.newbyteorder(">")).reshape(values.shape)
+    if flip:
+        np.bitwise_xor(values, values.dtype.type(flip), out=dest)
+    else:
+        np.copyto(dest, values)
+    return out
+
+
 class DecodeError(ValueError):
     """A compressed block is corrupt (translated to CodecError by the tile loop)."""
 
@@ -96,7 +126,7 @@ class _BigEndianBytes(_Codec):
         return self._pack(_big_endian_bytes(values))
 
     def encode_field(self, field, start: int, stop: int) -> bytes:
-        return self._pack(_kernels().big_endian_field(field.values[start:stop], field.flip))
+        return self._pack(_big_endian_field(field.values[start:stop], field.flip))
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         raise NotImplementedError
@@ -124,7 +154,9 @@ class _Shuffled(_Codec):
         values = field.values
         if values.ndim != 1 or values.dtype.itemsize == 1:
             return self.encode(field.storage(start, stop))
-        return self._pack(_kernels().shuffle_field(values[start:stop], field.flip))
+        tile = values[start:stop]
+        buf = _scratch(tile.size * tile.dtype.itemsize)
+        return self._pack(_kernels().shuffle_field(tile, field.flip, buf))
 
     def _raw(self, buf: bytes, expected: int) -> bytes:
         raise NotImplementedError

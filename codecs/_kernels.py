@@ -9,7 +9,6 @@ differences are taken modulo 2**(8*bytepix), exactly as cfitsio's C integer arit
 from __future__ import annotations
 
 import sys
-import threading
 
 import numpy as np
 from numba import njit
@@ -439,44 +438,15 @@ def _shuffle_field8(values, flip, out):
 
 
 _SHUFFLE_FIELD = {2: _shuffle_field2, 4: _shuffle_field4, 8: _shuffle_field8}
-_BUFFERS = threading.local()  # one reused output buffer per thread (tiles may be threaded)
 
 
-_KEEP_BYTES = 1 << 22  # larger buffers (tiles of > 500k rows) are not kept between calls
-
-
-def _buffer(nbytes: int) -> np.ndarray:
-    """A scratch buffer (uint64) of at least ``nbytes``: this thread's reused one, grown as
-    needed up to _KEEP_BYTES, or a new one for larger requests."""
-    buf = getattr(_BUFFERS, "buf", None)
-    if buf is None or buf.nbytes < nbytes:
-        buf = np.empty(max(-(-nbytes // 8), 1 << 13), dtype=np.uint64)
-        if buf.nbytes <= _KEEP_BYTES:
-            _BUFFERS.buf = buf
-    return buf
-
-
-def shuffle_field(values: np.ndarray, flip: int) -> np.ndarray:
+def shuffle_field(values: np.ndarray, flip: int, buf: np.ndarray) -> np.ndarray:
     """Big-endian byte planes of the unsigned 1-D ``values`` (2, 4 or 8 bytes, any stride),
     each XORed with ``flip`` first: the bytes GZIP_2/ZSTD_2 compress.
 
-    Returns a uint8 view of a per-thread buffer, valid until this thread's next call.
+    ``buf`` is a uint64 scratch array of at least ``values.size * width`` bytes; the planes
+    are written to it and returned as a uint8 view of its start.
     """
     width = values.dtype.itemsize
-    buf = _buffer(values.size * width)
     _SHUFFLE_FIELD[width](values, values.dtype.type(flip), buf)
     return buf.view(np.uint8)[: values.size * width]
-
-
-def big_endian_field(values: np.ndarray, flip: int) -> np.ndarray:
-    """The unsigned ``values`` (1-D, any stride; or 2-D bytes of A columns) XORed with
-    ``flip``, as contiguous big-endian bytes in a per-thread buffer (valid until the next
-    call): what GZIP_1, ZSTD_1 and NOCOMPRESS store, in one pass."""
-    nbytes = values.size * values.dtype.itemsize
-    out = _buffer(nbytes).view(np.uint8)[:nbytes]
-    dest = out.view(values.dtype.newbyteorder(">")).reshape(values.shape)
-    if flip:
-        np.bitwise_xor(values, values.dtype.type(flip), out=dest)
-    else:
-        np.copyto(dest, values)
-    return out

@@ -82,7 +82,8 @@ def test_shuffle_planes_most_significant_first():
 @example(8, bytes(range(256)) * 3, 1, 0, False)
 def test_shuffle_field_of_a_strided_column(width, raw, stride, offset, flip):
     """The fused kernel = numpy: take the column out, XOR the sign bit, big-endian, planes."""
-    from dvo.codecs._kernels import big_endian_field, shuffle_field
+    from dvo.codecs._codecs import _big_endian_field, _scratch
+    from dvo.codecs._kernels import shuffle_field
 
     row = width * stride + offset  # rows of `row` bytes, the column at byte `offset`
     n = len(raw) // row
@@ -92,8 +93,8 @@ def test_shuffle_field_of_a_strided_column(width, raw, stride, offset, flip):
     sign = 1 << (8 * width - 1) if flip else 0
     want = (values ^ values.dtype.type(sign)).astype(f">u{width}")
     planes = want.view(np.uint8).reshape(n, width).T.reshape(-1)
-    assert shuffle_field(column, sign).tolist() == planes.tolist()
-    assert big_endian_field(column, sign).tobytes() == want.tobytes()
+    assert shuffle_field(column, sign, _scratch(n * width)).tolist() == planes.tolist()
+    assert _big_endian_field(column, sign).tobytes() == want.tobytes()
 
 
 _values = st.one_of(

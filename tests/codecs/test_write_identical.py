@@ -215,11 +215,11 @@ def test_per_column_algorithms_and_wide_rows(tmp_path, rng):
 
 @pytest.mark.parametrize("keep", [0, 1 << 22])
 def test_threads_and_scratch_buffers_give_the_same_bytes(tmp_path, rng, monkeypatch, keep):
-    from dvo.codecs import _kernels
+    from dvo.codecs import _codecs
 
     data = make_struct(rng, 9000)
     monkeypatch.setattr(settings, "THREADS", 2)
-    monkeypatch.setattr(_kernels, "_KEEP_BYTES", keep)  # 0: a new scratch buffer per block
+    monkeypatch.setattr(_codecs, "_KEEP_BYTES", keep)  # 0: a new scratch buffer per block
     for compression in ("ZSTD", "default", "GZIP_1"):
         _check(tmp_path, data, compression, 1000)
 
