@@ -1,8 +1,11 @@
 """One class per tile compression algorithm, keyed by ZCMPTYPE in :data:`ALGORITHMS`.
 
 ``encode(values)`` takes the flat, native-endian storage elements of one column of one tile
-and returns the compressed bytes; ``decode(buf, dtype=, count=)`` inverts it and returns a
-flat native-endian array. Decoders raise :class:`DecodeError` on corrupt or short input.
+and returns the compressed bytes; ``encode_field(field, start, stop)`` gives the same bytes
+for rows of a column read in place from a structured array (taken out, sign-flipped,
+byte-swapped and shuffled in one pass into a per-thread scratch buffer);
+``decode(buf, dtype=, count=)`` inverts them and returns a flat native-endian array.
+Decoders raise :class:`DecodeError` on corrupt or short input.
 """
 
 from __future__ import annotations
