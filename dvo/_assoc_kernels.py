@@ -22,6 +22,14 @@ def _hav(ra1, dec1, ra2, dec2):
     return s1 * s1 + np.cos(dec1) * np.cos(dec2) * s2 * s2
 
 
+@njit(cache=True, inline="always")
+def _hav_c(ra1, dec1, ra2, dec2, cos1, cos2):
+    """:func:`_hav` with ``np.cos(dec1)``, ``np.cos(dec2)`` given (the same numbers)."""
+    s1 = np.sin(0.5 * (dec2 - dec1))
+    s2 = np.sin(0.5 * (ra2 - ra1))
+    return s1 * s1 + cos1 * cos2 * s2 * s2
+
+
 @njit(cache=True)
 def _scan(ra_s, dec_s, lo, hi, qra, qdec, best_h, best_j):
     """Closest of sorted objects lo..hi-1 to the query (radians); returns updated best."""
@@ -126,8 +134,37 @@ def _grow_box(obox, ra, dec, ref):
     obox[3] = max(obox[3], rel)
 
 
+@njit(cache=True, inline="always")
+def _mod360(a):
+    """``a % 360.0`` as numpy computes it (+0.0 for -0.0)."""
+    return (a + 0.0) if 0.0 <= a < 360.0 else a % 360.0
+
+
+@njit(cache=True, inline="always")
+def _set_row(j, ra_col, dec_col, i, ra, dec, cdec, bad):
+    """Row ``i`` of the partition's RA/DEC columns into row ``j`` (RA modulo 360, and the
+    cosine of Dec the haversine takes); ``bad`` flags what Matcher.validate rejects."""
+    a = _mod360(ra_col[i])
+    d = dec_col[i]
+    ra[j] = a
+    dec[j] = d
+    cdec[j] = np.cos(d * D2R)
+    if not (np.isfinite(a) and np.isfinite(d)):
+        bad[0] = True
+    elif abs(d) > 90:
+        bad[1] = True
+
+
 @njit(cache=True)
-def grid_build(n, ra, dec, cell, row_slot, geo, start, pos, slot_row, ohead, obox):
+def read_rows(first, stop, ra_col, dec_col, ra, dec, cdec, bad):
+    """Rows ``first .. stop - 1`` of the columns (strided views are fine) into the grid's
+    per-row positions."""
+    for j in range(first, stop):
+        _set_row(j, ra_col, dec_col, j, ra, dec, cdec, bad)
+
+
+@njit(cache=True)
+def grid_build(n, ra, dec, cdec, cell, row_slot, geo, start, pos, slot_row, ohead, obox):
     """Store objects ``0 .. n - 1`` cell after cell (rows ascending within a cell); empty
     overflow lists. ``start`` has one entry per cell and one more."""
     ncell = ohead.shape[0]
@@ -147,6 +184,7 @@ def grid_build(n, ra, dec, cell, row_slot, geo, start, pos, slot_row, ohead, obo
         fill[c] = k + 1
         pos[k, 0] = ra[j]
         pos[k, 1] = dec[j]
+        pos[k, 2] = cdec[j]
         slot_row[k] = j
         row_slot[j] = k
     ohead[:] = -1
@@ -154,7 +192,7 @@ def grid_build(n, ra, dec, cell, row_slot, geo, start, pos, slot_row, ohead, obo
 
 @njit(cache=True)
 def grid_append(first, stop, ra, dec, cell, row_slot, onext, geo, ohead, obox):
-    """Chain new objects ``first .. stop - 1`` (positions set) into overflow lists."""
+    """Chain new objects ``first .. stop - 1`` (positions read) into overflow lists."""
     for j in range(first, stop):
         c = _cell_of(ra[j], dec[j], geo)
         cell[j] = c
@@ -165,14 +203,15 @@ def grid_append(first, stop, ra, dec, cell, row_slot, onext, geo, ohead, obox):
 
 
 @njit(cache=True)
-def grid_move(rows, new_ra, new_dec, ra, dec, cell, row_slot, onext, geo, pos, ohead, obox):
-    """Set objects' new positions; those leaving their cell go to an overflow list.
-    Returns how many left a stored slot."""
+def grid_move(
+    rows, ra_col, dec_col, ra, dec, cdec, cell, row_slot, onext, geo, pos, ohead, obox, bad
+):  # fmt: skip
+    """Read objects' new positions (rows of the columns); those leaving their cell go to an
+    overflow list. Returns how many left a stored slot."""
     left = 0
     for k in range(rows.shape[0]):
         j = rows[k]
-        ra[j] = new_ra[k]
-        dec[j] = new_dec[k]
+        _set_row(j, ra_col, dec_col, j, ra, dec, cdec, bad)
         _grow_box(obox, ra[j], dec[j], geo[6])
         c = _cell_of(ra[j], dec[j], geo)
         old = cell[j]
@@ -181,6 +220,7 @@ def grid_move(rows, new_ra, new_dec, ra, dec, cell, row_slot, onext, geo, pos, o
             if c == old:
                 pos[s, 0] = ra[j]
                 pos[s, 1] = dec[j]
+                pos[s, 2] = cdec[j]
                 continue
             pos[s, 1] = np.inf  # an empty slot: never within reach
             row_slot[j] = -1
@@ -216,7 +256,7 @@ def _first_window(ora, qra, dra):
 
 @njit(cache=True)
 def grid_nearest(
-    q_ra, q_dec, reach_tab, step, dec_reach, ra, dec, onext, geo, start, pos, slot_row,
+    q_ra, q_dec, reach_tab, step, dec_reach, ra, dec, cdec, onext, geo, start, pos, slot_row,
     ohead, obox, height, radius, box, part, best_h, best_p, best_row, best_ra, best_dec,
 ):  # fmt: skip
     """Update each query's best object with the objects of one partition's grid.
@@ -260,6 +300,11 @@ def grid_nearest(
             a1, b1 = (-180.0, b0 - 360.0) if b0 >= 180.0 else (1.0, 0.0)
             a2, b2 = (a0 + 360.0, 180.0) if a0 < -180.0 else (1.0, 0.0)
         qra_r, qdec_r = qra * D2R, qdec * D2R
+        cq = np.cos(qdec_r)
+        # the query's best so far (``bh``: the bound to beat, the limit while none)
+        bp, brow, bra, bdec = best_p[i], best_row[i], best_ra[i], best_dec[i]
+        bh = best_h[i] if bp >= 0 else limit_eps
+        found = False
         for s in range(3):
             a = a0 if s == 0 else (a1 if s == 1 else a2)
             b = b0 if s == 0 else (b1 if s == 1 else b2)
@@ -271,61 +316,59 @@ def grid_nearest(
                 for c in range(r * ncol + c0, r * ncol + c1 + 1):
                     for k in range(start[c], start[c + 1]):
                         odec = pos[k, 1]
-                        if abs(odec - qdec) <= dec_reach:
-                            ora = pos[k, 0]
-                            if whole or abs(_rel(ora, qra)) <= reach:
-                                h = _hav(qra_r, qdec_r, ora * D2R, odec * D2R)
-                                if h < limit_eps:
-                                    _consider(i, slot_row[k], h, qra, qdec, ora, odec, height,
-                                              radius, box, part, best_h, best_p, best_row,
-                                              best_ra, best_dec)  # fmt: skip
+                        if abs(odec - qdec) > dec_reach:
+                            continue
+                        ora = pos[k, 0]
+                        if not whole and abs(_rel(ora, qra)) > reach:
+                            continue
+                        h = _hav_c(qra_r, qdec_r, ora * D2R, odec * D2R, cq, pos[k, 2])
+                        if (h < bh or (h == bh and bp >= 0)) and _wins(
+                            h, bh, bp, slot_row[k], ora, odec, part, brow, bra, bdec, qra,
+                            qdec, height, radius, box,
+                        ):  # fmt: skip
+                            bh, bp, brow, bra, bdec = h, part, slot_row[k], ora, odec
+                            found = True
                     j = ohead[c]
                     while j >= 0:
                         odec = dec[j]
-                        if abs(odec - qdec) <= dec_reach:
-                            ora = ra[j]
-                            if whole or abs(_rel(ora, qra)) <= reach:
-                                h = _hav(qra_r, qdec_r, ora * D2R, odec * D2R)
-                                if h < limit_eps:
-                                    _consider(i, j, h, qra, qdec, ora, odec, height, radius,
-                                              box, part, best_h, best_p, best_row, best_ra,
-                                              best_dec)  # fmt: skip
+                        ora = ra[j]
+                        if abs(odec - qdec) <= dec_reach and (
+                            whole or abs(_rel(ora, qra)) <= reach
+                        ):
+                            h = _hav_c(qra_r, qdec_r, ora * D2R, odec * D2R, cq, cdec[j])
+                            if (h < bh or (h == bh and bp >= 0)) and _wins(
+                                h, bh, bp, j, ora, odec, part, brow, bra, bdec, qra, qdec,
+                                height, radius, box,
+                            ):  # fmt: skip
+                                bh, bp, brow, bra, bdec = h, part, j, ora, odec
+                                found = True
                         j = onext[j]
+        if found:
+            best_h[i], best_p[i], best_row[i], best_ra[i], best_dec[i] = bh, bp, brow, bra, bdec
 
 
-@njit(cache=True, inline="always")
-def _consider(
-    i, j, h, qra, qdec, ora, odec, height, radius, box, part, best_h, best_p, best_row,
-    best_ra, best_dec,
-):  # fmt: skip
-    """nearest_within's tests for object ``j`` of partition ``part`` and query ``i``; keep
-    it if it passes and comes first in (haversine, scan order)."""
+@njit(cache=True)
+def _wins(h, bh, bp, row, ora, odec, part, brow, bra, bdec, qra, qdec, height, radius, box):
+    """Whether an object at haversine ``h`` (within the bound ``bh``) becomes the query's
+    best: it passes nearest_within's tests (the bounding box, zone and RA window), and is
+    closer than the best so far (partition ``bp``, row ``brow`` at ``bra``, ``bdec``), or
+    as close and first in the scan order."""
     if odec < box[0] or odec > box[1]:
-        return
+        return False
     if box[2] != 0.0:  # _near_box's RA test, (ora - ref + 180) % 360 - 180 as numpy has it
         t = ora - box[3] + 180.0
         orel = (t - 180.0) if 0.0 <= t < 360.0 else (t % 360.0 - 180.0)
         if orel < box[4] or orel > box[5]:
-            return
+            return False
     # closer than 0.999 radius in Dec and in RA, the zone and window tests pass (window 0),
     # rounding (1e-13 deg) being far below 0.001 radius
     near = height >= 1e-8 and abs(odec - qdec) <= 0.999 * height
     near = near and abs(ora - qra) <= 0.999 * radius
     if not near and _scan_key(qra, qdec, ora, odec, height, radius)[0] < 0:
-        return
-    if best_p[i] >= 0:
-        if h > best_h[i]:
-            return
-        if h == best_h[i] and not _tie_first(
-            qra, qdec, height, radius, ora, odec, part, j, best_ra[i], best_dec[i],
-            best_p[i], best_row[i],
-        ):  # fmt: skip
-            return
-    best_h[i] = h
-    best_p[i] = part
-    best_row[i] = j
-    best_ra[i] = ora
-    best_dec[i] = odec
+        return False
+    if bp < 0 or h < bh:
+        return True
+    return _tie_first(qra, qdec, height, radius, ora, odec, part, row, bra, bdec, bp, brow)
 
 
 @njit(cache=True)
@@ -422,3 +465,39 @@ def prepare_queries(ra, dec, ra_out, stats):
         lo = min(lo, rel)
         hi = max(hi, rel)
     stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = bad_f, bad_d, dmin, dmax, lo, hi
+
+
+@njit(cache=True)
+def group_order(key, nkey):
+    """Stable counting sort of small keys (0 .. nkey - 1): the order, and where each key's
+    rows start in it (``nkey + 1`` bounds)."""
+    bounds = np.zeros(nkey + 1, np.int64)
+    for i in range(key.shape[0]):
+        bounds[key[i] + 1] += 1
+    for g in range(nkey):
+        bounds[g + 1] += bounds[g]
+    fill = bounds[:nkey].copy()
+    order = np.empty(key.shape[0], np.int64)
+    for i in range(key.shape[0]):
+        g = key[i]
+        order[fill[g]] = i
+        fill[g] += 1
+    return order, bounds
+
+
+@njit(cache=True)
+def take_rows(src, sel, dst, words, image, loser, flag, refs, objid, cat):
+    """Rows ``sel`` of ``src`` into ``dst`` (both as uint32 words per row), with the words
+    ``words`` = (IMAGE_ID, AVE_REF, CAT_ID, OBJ_ID, DB_FLAGS) set: ``image[i]``,
+    ``refs[k]``, ``cat``, ``objid[k]``, and ``flag`` or-ed in where ``loser[i]``."""
+    width = src.shape[1]
+    for k in range(sel.shape[0]):
+        i = sel[k]
+        for w in range(width):
+            dst[k, w] = src[i, w]
+        dst[k, words[0]] = image[i]
+        dst[k, words[1]] = refs[k]
+        dst[k, words[2]] = cat
+        dst[k, words[3]] = objid[k]
+        if loser[i]:
+            dst[k, words[4]] |= flag

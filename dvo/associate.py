@@ -21,8 +21,11 @@ from dvo._assoc_kernels import (
     grid_build,
     grid_move,
     grid_nearest,
+    group_order,
     nearest_within,
     prepare_queries,
+    read_rows,
+    take_rows,
 )
 from dvo.errors import DvoError
 from dvo.flags import MeasFlags
@@ -133,7 +136,7 @@ class Matcher:
         for t, g in enumerate(grids):
             if g.n:
                 grid_nearest(
-                    ra, dec, tab, _STEP, dec_reach, g.ra, g.dec, g.onext, g.geo, g.start,
+                    ra, dec, tab, _STEP, dec_reach, g.ra, g.dec, g.cdec, g.onext, g.geo, g.start,
                     g.pos, g.slot_row, g.ohead, g.obox, height, height, box, t, hav, best_p,
                     best_row, best_ra, best_dec,
                 )  # fmt: skip
@@ -216,7 +219,7 @@ class _Grid:
         self.ref = lambda: None
         self.box, self.height = np.asarray(box, np.float64), height
         self.n, self.n_drawn, self.n_overflow = 0, -1, 0
-        self.ra, self.dec = np.empty(0), np.empty(0)
+        self.ra, self.dec, self.cdec = np.empty(0), np.empty(0), np.empty(0)
         self.cell, self.row_slot, self.onext = (np.empty(0, np.int64) for _ in range(3))
         self.pending = np.zeros(0, np.int64)
 
@@ -224,20 +227,19 @@ class _Grid:
         """Read the changed and new rows of ``part``; returns (non-finite, |Dec| > 90) of
         what was read."""
         avg, total = part.average, part.nobjects
-        bad = [False, False]
+        ra_col, dec_col = avg["RA"], avg["DEC"]
+        bad = np.zeros(2, np.bool_)
         rows = self.pending
         rows = rows[rows < self.n]
         self.pending = np.zeros(0, np.int64)
         if len(rows):
-            ra, dec = _read(avg, rows, bad)
             self.n_overflow += grid_move(
-                rows, ra, dec, self.ra, self.dec, self.cell, self.row_slot, self.onext,
-                self.geo, self.pos, self.ohead, self.obox,
+                rows, ra_col, dec_col, self.ra, self.dec, self.cdec, self.cell, self.row_slot,
+                self.onext, self.geo, self.pos, self.ohead, self.obox, bad,
             )  # fmt: skip
         if total > self.n:
-            ra, dec = _read(avg, slice(self.n, total), bad)
             self._reserve(total)
-            self.ra[self.n : total], self.dec[self.n : total] = ra, dec
+            read_rows(self.n, total, ra_col, dec_col, self.ra, self.dec, self.cdec, bad)
             first, self.n = self.n, total
             if self.n_drawn >= 0:
                 grid_append(first, total, self.ra, self.dec, self.cell, self.row_slot,
@@ -247,13 +249,13 @@ class _Grid:
             self._draw()
         elif self.n_overflow > self.n // 4 + 1024:
             self._build()
-        return bad[0], bad[1]
+        return bool(bad[0]), bool(bad[1])
 
     def _reserve(self, n: int) -> None:
         if n <= len(self.ra):
             return
         cap = max(n + n // 4, 1024)
-        for name in ("ra", "dec", "cell", "row_slot", "onext"):
+        for name in ("ra", "dec", "cdec", "cell", "row_slot", "onext"):
             old = getattr(self, name)
             new = np.empty(cap, old.dtype)
             new[: self.n] = old[: self.n]
@@ -286,25 +288,14 @@ class _Grid:
         """Store the objects cell after cell (no overflow)."""
         ncell = int(self.geo[2]) * int(self.geo[5])
         self.start = np.empty(ncell + 1, np.int64)
-        self.pos = np.empty((self.n, 2))
+        self.pos = np.empty((self.n, 3))  # RA, Dec, cos(Dec) of each stored object
         self.slot_row = np.empty(self.n, np.int64)
         self.ohead = np.empty(ncell, np.int64)
         self.obox = np.empty(4)
         self._reserve(self.n)
-        grid_build(self.n, self.ra, self.dec, self.cell, self.row_slot, self.geo, self.start,
-                   self.pos, self.slot_row, self.ohead, self.obox)  # fmt: skip
+        grid_build(self.n, self.ra, self.dec, self.cdec, self.cell, self.row_slot, self.geo,
+                   self.start, self.pos, self.slot_row, self.ohead, self.obox)  # fmt: skip
         self.n_overflow = 0
-
-
-def _read(avg: np.ndarray, sel, bad: list) -> tuple[np.ndarray, np.ndarray]:
-    """RA (modulo 360) and Dec of rows ``sel``; flags in ``bad`` what validate would."""
-    ra = np.asarray(avg["RA"][sel], np.float64) % 360.0
-    dec = np.asarray(avg["DEC"][sel], np.float64)
-    if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
-        bad[0] = True
-    if (np.abs(dec) > 90).any():
-        bad[1] = True
-    return ra, dec
 
 
 def _near_box(ra, dec, obj_ra, obj_dec, margin: float) -> np.ndarray:
@@ -342,7 +333,13 @@ def one_per_image(obj: np.ndarray, image: np.ndarray, sep: np.ndarray) -> np.nda
 def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Delta, dict]:
     """Match a batch's detections to objects (``source(index)`` gives a partition's current
     state; ``prefetch(indices)``, if given, is told every partition about to be asked for)
-    and return the file's changes and counts."""
+    and return the file's changes and counts.
+
+    ``matcher`` keeps the positions of the partition states it has seen (see
+    :meth:`Matcher.match_partitions`): a state asked for again must have changed only by
+    the Delta returned for it (applied before the next call, or not at all); any other
+    change needs a new state object (as PartitionBuilder, a checkpoint, or a re-read give).
+    """
     images = batch.images.copy()
     images["IMAGE_ID"] = ids
     m = batch.measure  # read only: each partition's rows are taken out by _group_rows
@@ -351,62 +348,94 @@ def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Del
         return Delta(images), counts
     image_id = ids[batch.meas_image]
     sky = db.skytable
-    home, touched = sky.lookup_near(m["RA"], m["DEC"], 2 * matcher.radius / 3600.0)
+    ra, dec = np.ascontiguousarray(m["RA"], np.float64), np.ascontiguousarray(m["DEC"], np.float64)
+    home, touched = sky.lookup_near(ra, dec, 2 * matcher.radius / 3600.0)
     if prefetch is not None:
         prefetch(touched)
-    parts = {int(i): source(int(i)) for i in touched}
-    states = list(parts.values())
+    states = [source(int(i)) for i in touched]
     boxes = np.stack([sky.r_min[touched], sky.r_max[touched], sky.d_min[touched],
                       sky.d_max[touched]], axis=1)  # fmt: skip
-    part_of, obj_row, sep = matcher.match_partitions(m["RA"], m["DEC"], states, boxes, touched)
+    part_of, obj_row, sep = matcher.match_partitions(ra, dec, states, boxes, touched)
     sizes = np.array([p.nobjects for p in states], np.int64)
     first = np.zeros(len(sizes), np.int64)
     np.cumsum(sizes[:-1], out=first[1:])
     idx = np.where(part_of >= 0, first[np.maximum(part_of, 0)] + obj_row, -1)
     loser = one_per_image(idx, image_id, sep)
     matched = (idx >= 0) & ~loser
-    target = np.where(matched, touched[np.maximum(part_of, 0)], home)
+    group = np.where(matched, part_of, np.searchsorted(touched, home))  # position in touched
     row = np.where(matched, obj_row, -1)
     counts.update(new=int((~matched).sum()), matched=int(matched.sum()), blends=int(loser.sum()))
-    groups = _group_rows(parts, batch, image_id, loser, target, row)
-    changed = [obj_row[matched & (part_of == t)] for t in range(len(states))]
+    groups, changed = _group_rows(touched, states, batch, image_id, loser, group, row)
     matcher.note_changes(touched, states, changed)
     return Delta(images, groups), counts
 
 
-def _group_rows(parts, batch, image_id, loser, target, row) -> list[tuple]:
-    """Per target partition: new objects for unmatched detections, and the Measure and
-    Lensing rows with their image and objects set (``loser``: flagged as blends).
-    ``target``/``row`` give each detection's partition and Average row (-1: a new object)."""
+_MEASURE_WORDS = ("IMAGE_ID", "AVE_REF", "CAT_ID", "OBJ_ID", "DB_FLAGS")
+
+
+def _words(dtype: np.dtype, names) -> np.ndarray | None:
+    """Word (uint32) index of each field in a row, or None unless they are all native
+    uint32 at 4-byte offsets in rows of whole words."""
+    if dtype.itemsize % 4 or any(
+        dtype.fields[n][0] != np.dtype(np.uint32) or dtype.fields[n][1] % 4 for n in names
+    ):
+        return None
+    return np.array([dtype.fields[n][1] // 4 for n in names], np.int64)
+
+
+def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[list, list]:
+    """Per target partition (``touched[g]``, state ``states[g]``, ascending): new objects
+    for unmatched detections, and the Measure and Lensing rows with their image and
+    objects set (``loser``: flagged as blends). ``group``/``row`` give each detection's
+    partition (position in ``touched``) and Average row (-1: a new object). Also returns,
+    per partition, the existing rows the Delta changes."""
     m = batch.measure
-    order = np.argsort(target, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(target[order])) + 1)
+    order, bounds = group_order(group.astype(np.int64), len(touched))
     averef = np.empty(len(m), np.int64)
-    lens_target = target[batch.lens_meas]
-    result = []
-    for sel in groups:
-        p = int(target[sel[0]])
-        part = parts[p]
-        refs = row[sel].copy()
+    words = _words(m.dtype, _MEASURE_WORDS) if m.flags.c_contiguous else None
+    out = np.empty(len(m), m.dtype)
+    lens_group = group[batch.lens_meas]
+    lorder, lbounds = group_order(lens_group.astype(np.int64), len(touched))
+    result, changed = [], []
+    for g, p in enumerate(touched.tolist()):
+        s, e = int(bounds[g]), int(bounds[g + 1])
+        part = states[g]
+        sel = order[s:e]
+        refs = row[sel]
         new = refs < 0
+        changed.append(refs[~new])
+        if s == e:
+            continue
         n_new = int(new.sum())
         refs[new] = part.nobjects + np.arange(n_new)
         averef[sel] = refs
         new_avg = AVERAGE.empty(n_new)
-        new_avg["RA"], new_avg["DEC"] = m["RA"][sel][new], m["DEC"][sel][new]
+        fresh = sel[new]
+        new_avg["RA"], new_avg["DEC"] = m["RA"][fresh], m["DEC"][fresh]
         new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
         new_avg["CAT_ID"] = p
-        mm = opaque(m)[sel].view(m.dtype)
-        mm["IMAGE_ID"], mm["AVE_REF"], mm["CAT_ID"] = image_id[sel], refs, p
-        mm["OBJ_ID"] = _obj_ids(part, refs)
-        mm["DB_FLAGS"][loser[sel]] |= np.uint32(MeasFlags.BLEND_OBJ)
-        in_p = lens_target == p  # a lensing row goes where its detection went
-        lsel = batch.lens_meas[in_p]
-        ll = batch.lensing[in_p].copy()
+        mm = out[s:e]
+        objid = _obj_ids(part, refs)
+        if words is not None:
+            take_rows(_as_words(m), sel, _as_words(mm), words, image_id, loser,
+                      np.uint32(MeasFlags.BLEND_OBJ), refs, objid, p)  # fmt: skip
+        else:
+            opaque(mm)[:] = opaque(m)[sel]
+            mm["IMAGE_ID"], mm["AVE_REF"], mm["CAT_ID"] = image_id[sel], refs, p
+            mm["OBJ_ID"] = objid
+            mm["DB_FLAGS"][loser[sel]] |= np.uint32(MeasFlags.BLEND_OBJ)
+        lsel_rows = lorder[lbounds[g] : lbounds[g + 1]]  # a lensing row goes with its detection
+        lsel = batch.lens_meas[lsel_rows]
+        ll = batch.lensing[lsel_rows]
         ll["AVE_REF"], ll["CAT_ID"], ll["IMAGE_ID"] = averef[lsel], p, image_id[lsel]
         ll["OBJ_ID"] = _obj_ids(part, averef[lsel])
         result.append((p, new_avg, mm, ll))
-    return result
+    return result, changed
+
+
+def _as_words(a: np.ndarray) -> np.ndarray:
+    """A contiguous structured array's rows as uint32 words (a view)."""
+    return a.view(np.uint32).reshape(len(a), a.dtype.itemsize // 4)
 
 
 def _obj_ids(part, refs: np.ndarray) -> np.ndarray:
