@@ -208,10 +208,12 @@ def grid_move(
 ):  # fmt: skip
     """Read objects' new positions (rows of the columns); those leaving their cell go to an
     overflow list. Returns how many left a stored slot."""
+    for k in range(rows.shape[0]):  # the reads first: independent, they overlap
+        j = rows[k]
+        _set_row(j, ra_col, dec_col, j, ra, dec, cdec, bad)
     left = 0
     for k in range(rows.shape[0]):
         j = rows[k]
-        _set_row(j, ra_col, dec_col, j, ra, dec, cdec, bad)
         _grow_box(obox, ra[j], dec[j], geo[6])
         c = _cell_of(ra[j], dec[j], geo)
         old = cell[j]
@@ -438,10 +440,11 @@ def first_per_key(obj, image, sep, loser):
 
 
 @njit(cache=True)
-def prepare_queries(ra, dec, ra_out, stats):
-    """One pass over the detections: ``ra_out`` = RA modulo 360 (numpy's ``%``), and
-    ``stats`` = (any non-finite, any |Dec| > 90, Dec min, Dec max, min and max of
-    ``(ra_out - ra_out[0] + 180) % 360 - 180``), as Matcher.match computes them."""
+def prepare_queries(ra, dec, ra_out, dec_out, stats):
+    """One pass over the detections (strided columns are fine): ``ra_out`` = RA modulo 360
+    (numpy's ``%``), ``dec_out`` = Dec, and ``stats`` = (any non-finite, any |Dec| > 90,
+    Dec min, Dec max, min and max of ``(ra_out - ra_out[0] + 180) % 360 - 180``), as
+    Matcher.match computes them."""
     n = ra.shape[0]
     bad_f, bad_d = 0.0, 0.0
     dmin, dmax, lo, hi = np.inf, -np.inf, np.inf, -np.inf
@@ -451,6 +454,7 @@ def prepare_queries(ra, dec, ra_out, stats):
         a = (a + 0.0) if 0.0 <= a < 360.0 else a % 360.0
         ra_out[k] = a
         d = dec[k]
+        dec_out[k] = d
         if not (np.isfinite(a) and np.isfinite(d)):
             bad_f = 1.0
             continue

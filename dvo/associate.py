@@ -105,9 +105,10 @@ class Matcher:
         indices) brought up to date with the rows that changed (:meth:`note_changes`), so
         that the cost of a call follows the detections, not the partitions.
         """
-        ra_in, dec = np.ascontiguousarray(ra, np.float64), np.ascontiguousarray(dec, np.float64)
-        ra, stats = np.empty(len(dec)), np.empty(6)
-        prepare_queries(ra_in, dec, ra, stats)
+        return self._match_prepared(_Queries(ra, dec), parts, boxes, keys)
+
+    def _match_prepared(self, q: _Queries, parts, boxes, keys):
+        ra, dec, stats = q.ra, q.dec, q.stats
         if stats[0]:
             raise DvoError("positions must be finite")
         if stats[1]:
@@ -183,6 +184,16 @@ class Matcher:
         reach[ok] = 2 * np.degrees(np.arcsin(s / c[ok])) * (1 + 1e-6) + 1e-9
         self._reach.append((reach, dec_reach))
         return self._reach[0]
+
+
+class _Queries:
+    """Detections as matching takes them, read in one pass: contiguous RA (modulo 360, as
+    numpy's ``%``) and Dec, and ``stats`` (see :func:`prepare_queries`)."""
+
+    def __init__(self, ra, dec) -> None:
+        ra, dec = np.asarray(ra, np.float64), np.asarray(dec, np.float64)
+        self.ra, self.dec, self.stats = np.empty(len(ra)), np.empty(len(dec)), np.empty(6)
+        prepare_queries(ra, dec, self.ra, self.dec, self.stats)
 
 
 _STEP = 0.01  # deg of |Dec| per entry of the RA reach table
@@ -348,14 +359,14 @@ def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Del
         return Delta(images), counts
     image_id = ids[batch.meas_image]
     sky = db.skytable
-    ra, dec = np.ascontiguousarray(m["RA"], np.float64), np.ascontiguousarray(m["DEC"], np.float64)
-    home, touched = sky.lookup_near(ra, dec, 2 * matcher.radius / 3600.0)
+    q = _Queries(m["RA"], m["DEC"])  # RA modulo 360: the same partitions
+    home, touched = sky.lookup_near(q.ra, q.dec, 2 * matcher.radius / 3600.0)
     if prefetch is not None:
         prefetch(touched)
     states = [source(int(i)) for i in touched]
     boxes = np.stack([sky.r_min[touched], sky.r_max[touched], sky.d_min[touched],
                       sky.d_max[touched]], axis=1)  # fmt: skip
-    part_of, obj_row, sep = matcher.match_partitions(ra, dec, states, boxes, touched)
+    part_of, obj_row, sep = matcher._match_prepared(q, states, boxes, touched)
     sizes = np.array([p.nobjects for p in states], np.int64)
     first = np.zeros(len(sizes), np.int64)
     np.cumsum(sizes[:-1], out=first[1:])

@@ -206,8 +206,8 @@ def test_prepare_queries_reduces_ra_as_numpy():
     ra = np.array([0.0, -0.0, -1e-300, -1e-17, 359.99999999999994, 360.0, 720.5, -359.5,
                    1e300, -1e300, 5.0, 180.0, -180.0, 1e-320])  # fmt: skip
     dec = np.zeros(len(ra))
-    out, stats = np.empty(len(ra)), np.empty(6)
-    prepare_queries(ra, dec, out, stats)
+    out, dec_out, stats = np.empty(len(ra)), np.empty(len(ra)), np.empty(6)
+    prepare_queries(ra, dec, out, dec_out, stats)
     assert np.array_equal(out, ra % 360.0)
     rel = (out - out[0] + 180.0) % 360.0 - 180.0
     assert stats.tolist()[:2] == [0.0, 0.0]
