@@ -450,3 +450,12 @@ def shuffle_field(values: np.ndarray, flip: int, buf: np.ndarray) -> np.ndarray:
     width = values.dtype.itemsize
     _SHUFFLE_FIELD[width](values, values.dtype.type(flip), buf)
     return buf.view(np.uint8)[: values.size * width]
+
+
+@njit(cache=True, nogil=True)
+def all_equal(values):
+    """Whether every element of a 1-D array (unsigned storage words) equals the first."""
+    i, n = 1, values.shape[0]
+    while i < n and values[i] == values[0]:
+        i += 1
+    return i >= n

@@ -16,7 +16,7 @@ import numpy as np
 from dvo.errors import CodecError
 
 from . import settings
-from ._codecs import ALGORITHMS, DecodeError, Gzip1
+from ._codecs import ALGORITHMS, DecodeError, Gzip1, Rice1, _Shuffled
 from ._columns import Column, ColumnFormatError, Field, parse_tform, storage_to_user
 from ._fitsfile import HDU, pread_exact, pread_into
 from ._plain import output_dtype, vla_values
@@ -31,6 +31,32 @@ def _pool_map(func, items: list) -> Iterator:
         return
     with ThreadPoolExecutor(settings.THREADS) as pool:
         yield from pool.map(func, items)
+
+
+#: Blocks of constant tiles by (codec, storage word type, sign flip, value, rows).
+_CONSTANT_BLOCKS: dict[tuple, bytes] = {}
+
+
+def _encode_field(codec, key: tuple, field: Field, start: int, stop: int) -> bytes:
+    """``codec.encode_field``, except that a tile whose column holds one value throughout is
+    compressed once per codec, value and length, and its block reused (the same bytes: the
+    codecs are deterministic). Wide tables hold many such columns: SecFilt's stack and warp
+    columns, which addstar never fills, are half its bytes."""
+    values = field.values
+    if values.ndim != 1 or stop - start < 2 or not isinstance(codec, (_Shuffled, Rice1)):
+        return codec.encode_field(field, start, stop)  # (these codecs have numba loaded)
+    from . import _kernels
+
+    if not _kernels.all_equal(values[start:stop]):
+        return codec.encode_field(field, start, stop)
+    k = (key, values.dtype.str, field.flip, int(values[start]), stop - start)
+    block = _CONSTANT_BLOCKS.get(k)
+    if block is None:
+        block = codec.encode_field(field, start, stop)
+        if len(_CONSTANT_BLOCKS) >= 4096:
+            _CONSTANT_BLOCKS.clear()
+        _CONSTANT_BLOCKS[k] = block
+    return block
 
 
 def encode_tiles(
@@ -50,12 +76,13 @@ def encode_tiles(
     ntiles = -(-nrows // tile_rows)
     codecs = [ALGORITHMS[a]() for a in algorithms]
     fields = [s if isinstance(s, Field) else None for s in storage]
+    keys = [(type(c).__name__, tuple(sorted(vars(c).items()))) for c in codecs]
 
     def one_tile(t: int) -> list[bytes]:
         a, b = t * tile_rows, min((t + 1) * tile_rows, nrows)
         return [
-            c.encode(get(slice(a, b)).reshape(-1)) if f is None else c.encode_field(f, a, b)
-            for c, get, f in zip(codecs, storage, fields, strict=True)
+            c.encode(get(slice(a, b)).reshape(-1)) if f is None else _encode_field(c, k, f, a, b)
+            for c, k, get, f in zip(codecs, keys, storage, fields, strict=True)
         ]
 
     tiles = list(_pool_map(one_tile, list(range(ntiles))))

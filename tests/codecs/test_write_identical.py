@@ -205,6 +205,20 @@ def test_small_and_exact_tiles(tmp_path, rng, compression, n, tile_rows):
     _check(tmp_path, make_struct(rng, n), compression, tile_rows)
 
 
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_constant_tiles_equal_the_reference(tmp_path, rng, compression):
+    """Tiles whose column holds one value (NaN, zero, a flipped unsigned, a column constant
+    in some tiles only) reuse one compressed block: the bytes must not change, in the
+    first table written and in a second one that finds the blocks already made."""
+    data = make_struct(rng, 2503)
+    data["f4"], data["i2"], data["u4"] = np.nan, 0, 7
+    data["f8"][:1000] = -0.0  # the first tile only
+    data["i4"][2000:] = 12345  # the short last tile only
+    for _ in range(2):
+        _check(tmp_path, data, compression, 1000)
+        _check(tmp_path, data[:2001], compression, 1000)  # a last tile of one row
+
+
 def test_per_column_algorithms_and_wide_rows(tmp_path, rng):
     fields = [(f"c{i}", dt) for i, dt in enumerate(["f4", "f8", "i2", "i4", "u4", "i8"] * 12)]
     data = make_struct(rng, 5000, fields=fields)
