@@ -42,17 +42,21 @@ def test_kill_at_random_points(tiny_survey, tmp_path, helpers, rng):
         addstar(open_database(ref), [path])
         states.append(helpers.snapshot(ref))
     # when does the work happen in a subprocess? between start-up and the end of a full run
-    startup = _timed_run(tmp_path / "ref", [])
-    shutil.copytree(empty, tmp_path / "timing")
-    total = _timed_run(tmp_path / "timing", files)
-    kills = 0
-    for trial, delay in enumerate(helpers.kill_times(startup * 0.9, total, 6, rng)):
+    kills, trial, delays = 0, 0, []
+    while trial < 6 or (kills == 0 and trial < 12):
+        if not delays:  # (again if no kill landed: the machine's load changed since timing)
+            startup = _timed_run(tmp_path / "ref", [])
+            timing = tmp_path / f"timing{trial}"
+            shutil.copytree(empty, timing)
+            total = _timed_run(timing, files)
+            delays = helpers.kill_times(startup * 0.9, total, 6 if trial == 0 else 3, rng)
         db = tmp_path / f"trial{trial}"
         shutil.copytree(empty, db)
-        kills += helpers.kill_after(_run_addstar(db, files), delay)
+        kills += helpers.kill_after(_run_addstar(db, files), delays.pop(0))
         reopened = open_database(db)
         helpers.assert_db_valid(reopened)  # rolls forward an interrupted commit if any
         assert helpers.snapshot(reopened) in states
         assert _run_addstar(db, files).wait() == 0
         assert helpers.snapshot(open_database(db)) == states[-1]
+        trial += 1
     assert kills >= 1, "no run was interrupted; the test did not test anything"
