@@ -1,8 +1,14 @@
-"""Numba kernels for association: nearest object within a radius, by declination zones.
+"""Numba kernels for association: nearest object within a radius.
 
-Objects are sorted by (zone, RA) with zone height equal to the radius, so the candidates of a
-detection lie in three zones and, in each, in one RA window found by binary search (two
-windows where it crosses RA = 0; the whole zone near the poles). Distances are haversine.
+:func:`nearest_within` (Matcher.match): objects sorted by (zone, RA) with zone height equal
+to the radius, so the candidates of a detection lie in three zones and, in each, in one RA
+window found by binary search (two windows where it crosses RA = 0; the whole zone near the
+poles). Distances are haversine.
+
+:func:`grid_nearest` (Matcher.match_partitions, addstar): the same answer from grids of cells
+kept per partition across files (``grid_*``: built, appended to, moved in), so that the cost
+of a file follows the file. Also the small passes of associate_batch: :func:`first_per_key`
+(one measurement per image), :func:`group_order` and :func:`take_rows` (rows per partition).
 No objects, no I/O: arrays in, arrays out.
 """
 
@@ -276,7 +282,6 @@ def grid_nearest(
     dlo, nrow = geo[0], int(geo[2])
     rlo, ncol = geo[3], int(geo[5])
     ref = geo[6]
-    inv_h, inv_w = 1.0 / geo[1], 1.0 / geo[4]
     olo, ohi, orlo, orhi = obox[0], obox[1], obox[2], obox[3]
     limit = np.sin(0.5 * radius * D2R) ** 2
     limit_eps = limit * (1 + 1e-12)
@@ -292,8 +297,8 @@ def grid_nearest(
         inside = not whole and qrel - reach >= -180.0 and qrel + reach < 180.0
         if inside and (qrel + reach < orlo or qrel - reach > orhi):
             continue  # no seam to cross, and the objects are all on one side
-        r0 = _clamp_floor((qdec - dec_reach - dlo) * inv_h, nrow)
-        r1 = _clamp_floor((qdec + dec_reach - dlo) * inv_h, nrow)
+        r0 = _clamp_floor((qdec - dec_reach - dlo) / geo[1], nrow)  # as _cell_of computes
+        r1 = _clamp_floor((qdec + dec_reach - dlo) / geo[1], nrow)
         # relative RA intervals: one, or the parts on each side of the seam at +-180
         if whole:
             a0, b0, a1, b1, a2, b2 = -360.0, 360.0, 1.0, 0.0, 1.0, 0.0
@@ -312,8 +317,8 @@ def grid_nearest(
             b = b0 if s == 0 else (b1 if s == 1 else b2)
             if a > b or b < orlo or a > orhi:
                 continue
-            c0 = _clamp_floor((a - rlo) * inv_w, ncol)
-            c1 = _clamp_floor((b - rlo) * inv_w, ncol)
+            c0 = _clamp_floor((a - rlo) / geo[4], ncol)
+            c1 = _clamp_floor((b - rlo) / geo[4], ncol)
             for r in range(r0, r1 + 1):
                 for c in range(r * ncol + c0, r * ncol + c1 + 1):
                     for k in range(start[c], start[c + 1]):
@@ -505,3 +510,28 @@ def take_rows(src, sel, dst, words, image, loser, flag, refs, objid, cat):
         dst[k, words[3]] = objid[k]
         if loser[i]:
             dst[k, words[4]] |= flag
+
+
+@njit(cache=True)
+def extent(n, ra, dec, ref):
+    """Dec min, max and relative RA (to ``ref``, in [-180, 180)) min, max of objects
+    ``0 .. n - 1``."""
+    out = np.array([np.inf, -np.inf, np.inf, -np.inf])
+    for j in range(n):
+        _grow_box(out, ra[j], dec[j], ref)
+    return out
+
+
+@njit(cache=True)
+def new_objects(src, fresh, dst, template, src_pos, dst_pos, words, first_id, cat):
+    """Average rows (as uint32 words) for new objects: the ``template`` row, the 4 words of
+    RA and Dec copied from detection rows ``fresh`` of ``src`` (words ``src_pos`` to
+    ``dst_pos``), and ``words`` = (OBJ_ID, CAT_ID) set to ``first_id + k`` and ``cat``."""
+    for k in range(fresh.shape[0]):
+        i = fresh[k]
+        for w in range(dst.shape[1]):
+            dst[k, w] = template[w]
+        for w in range(src_pos.shape[0]):
+            dst[k, dst_pos[w]] = src[i, src_pos[w]]
+        dst[k, words[0]] = first_id + k
+        dst[k, words[1]] = cat

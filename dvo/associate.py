@@ -5,7 +5,9 @@ inputs, ``match`` returns index arrays. :func:`one_per_image` enforces DVO's rul
 gets at most one measurement from an image: the closest detection wins and the others are
 returned as losers, which addstar flags as blends and turns into objects of their own.
 :func:`associate_batch` applies both to one input file against the partitions it touches and
-groups the file's rows by target partition (a :class:`dvo.wal.Delta`).
+groups the file's rows by target partition (a :class:`dvo.wal.Delta`). It matches through
+:meth:`Matcher.match_partitions`, which keeps each partition's positions in a grid from file
+to file (updated with what each Delta changes), with results identical to ``match``'s.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dvo._assoc_kernels import (
+    extent,
     first_per_key,
     grid_append,
     grid_build,
@@ -23,6 +26,7 @@ from dvo._assoc_kernels import (
     grid_nearest,
     group_order,
     nearest_within,
+    new_objects,
     prepare_queries,
     read_rows,
     take_rows,
@@ -240,8 +244,7 @@ class _Grid:
         avg, total = part.average, part.nobjects
         ra_col, dec_col = avg["RA"], avg["DEC"]
         bad = np.zeros(2, np.bool_)
-        rows = self.pending
-        rows = rows[rows < self.n]
+        rows = np.sort(self.pending[self.pending < self.n])  # in order: the reads stream
         self.pending = np.zeros(0, np.int64)
         if len(rows):
             self.n_overflow += grid_move(
@@ -284,10 +287,9 @@ class _Grid:
         cmid = np.cos(np.radians((dlo + dhi) / 2.0))
         area = 2 * half * cmid * (dhi - dlo)
         if self.n:  # where the objects are (a survey may cover part of the box)
-            ra, dec = self.ra[: self.n], self.dec[: self.n]
-            rel = (ra - ref + 180.0) % 360.0 - 180.0
-            span = min(max(float(rel.max() - rel.min()), 0.0), 2 * half)
-            area = min(area, span * cmid * max(min(dec.max(), dhi) - max(dec.min(), dlo), 0.0))
+            e = extent(self.n, self.ra, self.dec, ref)
+            span = min(max(float(e[3] - e[2]), 0.0), 2 * half)
+            area = min(area, span * cmid * max(min(e[1], dhi) - max(e[0], dlo), 0.0))
         side = max(np.sqrt(max(area, 1e-12) * _PER_CELL / max(self.n, 1)), 2.0 * self.height)
         nrow = int(min(max(np.ceil((dhi - dlo) / side), 1), _MAX_SIDE))
         ncol = int(min(max(np.ceil(2 * half * max(ctop, 1e-6) / side), 1), _MAX_SIDE))
@@ -384,14 +386,20 @@ def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Del
 _MEASURE_WORDS = ("IMAGE_ID", "AVE_REF", "CAT_ID", "OBJ_ID", "DB_FLAGS")
 
 
-def _words(dtype: np.dtype, names) -> np.ndarray | None:
-    """Word (uint32) index of each field in a row, or None unless they are all native
-    uint32 at 4-byte offsets in rows of whole words."""
+def _words(dtype: np.dtype, names, kind=np.uint32) -> np.ndarray | None:
+    """Word (uint32) indices of the fields in a row (two per float64), or None unless they
+    are all native ``kind`` at 4-byte offsets in rows of whole words."""
     if dtype.itemsize % 4 or any(
-        dtype.fields[n][0] != np.dtype(np.uint32) or dtype.fields[n][1] % 4 for n in names
+        dtype.fields[n][0] != np.dtype(kind) or dtype.fields[n][1] % 4 for n in names
     ):
         return None
-    return np.array([dtype.fields[n][1] // 4 for n in names], np.int64)
+    size = np.dtype(kind).itemsize // 4
+    return np.array([dtype.fields[n][1] // 4 + w for n in names for w in range(size)], np.int64)
+
+
+_AVERAGE_WORDS = _words(AVERAGE.dtype, ("OBJ_ID", "CAT_ID"))
+_AVERAGE_POS = _words(AVERAGE.dtype, ("RA", "DEC"), np.float64)
+_AVERAGE_TEMPLATE = AVERAGE.empty(1).view(np.uint32).copy()
 
 
 def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[list, list]:
@@ -404,6 +412,8 @@ def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[li
     order, bounds = group_order(group.astype(np.int64), len(touched))
     averef = np.empty(len(m), np.int64)
     words = _words(m.dtype, _MEASURE_WORDS) if m.flags.c_contiguous else None
+    src_pos = _words(m.dtype, ("RA", "DEC"), np.float64)
+    fast_new = words is not None and src_pos is not None and _AVERAGE_POS is not None
     out = np.empty(len(m), m.dtype)
     lens_group = group[batch.lens_meas]
     lorder, lbounds = group_order(lens_group.astype(np.int64), len(touched))
@@ -420,11 +430,16 @@ def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[li
         n_new = int(new.sum())
         refs[new] = part.nobjects + np.arange(n_new)
         averef[sel] = refs
-        new_avg = AVERAGE.empty(n_new)
         fresh = sel[new]
-        new_avg["RA"], new_avg["DEC"] = m["RA"][fresh], m["DEC"][fresh]
-        new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
-        new_avg["CAT_ID"] = p
+        if fast_new:
+            new_avg = np.empty(n_new, AVERAGE.dtype)
+            new_objects(_as_words(m), fresh, _as_words(new_avg), _AVERAGE_TEMPLATE, src_pos,
+                        _AVERAGE_POS, _AVERAGE_WORDS, part.next_objid, p)  # fmt: skip
+        else:
+            new_avg = AVERAGE.empty(n_new)
+            new_avg["RA"], new_avg["DEC"] = m["RA"][fresh], m["DEC"][fresh]
+            new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
+            new_avg["CAT_ID"] = p
         mm = out[s:e]
         objid = _obj_ids(part, refs)
         if words is not None:
