@@ -225,3 +225,56 @@ def test_kept_grids_keep_the_box_prefilter_at_the_radius_edge():
     lower = np.array([q, 0.2])
     with_lower = _check_same_as_match(Matcher(1.0), np.array([1.0, 1.5]), lower, states, box)
     assert alone.tolist() == [-1] and with_lower[0] == 0
+
+
+def test_addstar_associates_as_a_search_over_all_objects(tiny_survey, tmp_path, monkeypatch):
+    """Through whole addstar runs (partitions growing file after file, objects moving as
+    their means change, checkpoints giving new partition states), every file's association
+    equals Matcher.match over all objects of the partitions it touches, concatenated."""
+    import dvo.ingest as ingest
+    from dvo.associate import associate_batch
+    from dvo.database import create_database
+
+    checked = []
+
+    def associate_and_check(db, source, batch, ids, matcher, prefetch=None):
+        m = batch.measure
+        home = db.skytable.lookup(m["RA"], m["DEC"])
+        near = db.skytable.near(m["RA"], m["DEC"], 2 * matcher.radius / 3600)[1]
+        touched = np.union1d(near, home)
+        states = [source(int(i)) for i in touched]
+        sizes = np.array([s.nobjects for s in states])
+        idx, sep = Matcher(matcher.radius).match(m["RA"], m["DEC"], *_concatenated(states))
+        image = ids[batch.meas_image]
+        idx[one_per_image(idx, image, sep)] = -1
+        first = np.cumsum(sizes) - sizes
+        ok = idx >= 0
+        part = np.searchsorted(first, idx[ok], side="right") - 1
+        keys = zip(image[ok].tolist(), m["DET_ID"][ok].tolist(), strict=True)
+        targets = zip(touched[part].tolist(), (idx[ok] - first[part]).tolist(), strict=True)
+        expect = dict(zip(keys, targets, strict=True))
+        delta, counts = associate_batch(db, source, batch, ids, matcher, prefetch)
+        got = {}
+        for p, _, mm, _ in delta.parts:
+            old = mm["AVE_REF"] < sizes[np.searchsorted(touched, p)]
+            cols = (mm[c][old].tolist() for c in ("IMAGE_ID", "DET_ID", "AVE_REF"))
+            for im, d, r in zip(*cols, strict=True):
+                got[(im, d)] = (p, r)
+        assert got == expect and counts["matched"] == len(expect)
+        for i, state in zip(touched.tolist(), states, strict=True):  # the grids are exact
+            g = matcher._grids[i]
+            assert g.ref() is state and g.n == state.nobjects
+            assert np.array_equal(g.ra[: g.n], state.average["RA"] % 360.0)
+            assert np.array_equal(g.dec[: g.n], state.average["DEC"])
+            live = np.isfinite(g.pos[:, 1])
+            assert np.array_equal(g.pos[live, :2], np.stack([g.ra, g.dec], 1)[g.slot_row[live]])
+        checked.append(len(expect))
+        return delta, counts
+
+    monkeypatch.setattr(ingest, "associate_batch", associate_and_check)
+    files = tiny_survey[0]
+    for checkpoint in (None, 3):
+        db = create_database(tmp_path / f"db{checkpoint}")
+        ingest.addstar(db, files, checkpoint=checkpoint)
+        ingest.addstar(db, files[:3], replace=True)  # replaced: new partition states
+    assert len(checked) == 2 * (len(files) + 3) and sum(checked) > 1000
