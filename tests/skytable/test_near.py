@@ -136,7 +136,7 @@ def test_near_edge_is_box_margin_test(gsc4, rng, radius):
 
     st = gsc4
     ra, dec = _clustered_points(st, rng, 40_000)
-    rows = st.partitions[: 2000 : 7]
+    rows = st.partitions[:2000:7]
     ra = np.concatenate([ra, st.r_min[rows], np.nextafter(st.r_max[rows], 0)])
     dec = np.concatenate([dec, st.d_min[rows], st.d_min[rows]])
     ra, dec = np.mod(ra, 360.0), np.clip(dec, -90, 90)
