@@ -291,9 +291,12 @@ class _ZstdBase:
         dctx = getattr(self._local, "dctx", None)
         if dctx is None:
             dctx = self._local.dctx = zstandard.ZstdDecompressor()
-        try:
+        try:  # a damaged frame header may declare any size: check it before allocating
+            declared = zstandard.frame_content_size(buf)
+            if declared not in (expected, -1):
+                raise DecodeError(f"zstd frame holds {declared} bytes, expected {expected}")
             out = dctx.decompress(buf, max_output_size=expected)
-        except zstandard.ZstdError as exc:
+        except (zstandard.ZstdError, MemoryError) as exc:
             raise DecodeError(f"zstd data are corrupt: {exc}") from exc
         if len(out) != expected:
             raise DecodeError(f"zstd data decode to {len(out)} bytes, expected {expected}")
