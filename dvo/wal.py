@@ -4,11 +4,11 @@ addstar keeps the partitions it changes in memory and writes them at checkpoints
 :mod:`dvo.ingest`). Between checkpoints each loaded file appends one entry here: a
 :class:`Delta` holding its Image rows and, per partition, its new objects and its Measure and
 Lensing rows, with every association already decided. An entry is written to a temporary
-name, fsynced and renamed, so it is either whole or absent. A checkpoint commits the partitions together with the number of the last
-entry they include (``applied.json``, in the same transaction), then deletes the entries it
-made redundant. After a crash, the next writer (or a reader, when no writer runs) replays the
-entries after ``applied`` and checkpoints, which leaves the database as it was after the last
-logged file.
+name, fsynced and renamed, so it is either whole or absent. A checkpoint commits the
+partitions together with the number of the last entry they include (``applied.json``, in the
+same transaction), then deletes the entries it made redundant. After a crash, the next writer
+(or a reader, when no writer runs) replays the entries after ``applied`` and checkpoints,
+which leaves the database as it was after the last logged file.
 
 An entry is one zstd frame (fast level -3, with the frame's content checksum) holding a JSON
 header (array names, dtypes and lengths) and the arrays' bytes: the arrays are streamed into
