@@ -21,14 +21,14 @@ from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes
 from dvo.schema import LENSING, MEASURE, SECFILT, opaque
 
-__all__ = ["PartitionBuilder", "attach"]
+__all__ = ["PartitionBuilder", "GrowableRows", "attach"]
 
 
 def _copy(a: np.ndarray) -> np.ndarray:
     return opaque(np.ascontiguousarray(a)).copy().view(a.dtype)
 
 
-class _Rows:
+class GrowableRows:
     """An array that grows at the end with amortised doubling. It starts as a copy (with a
     quarter of headroom) so that the array it was made from is never changed."""
 
@@ -88,17 +88,18 @@ class PartitionBuilder:
     def __init__(self, part: Partition) -> None:
         self.index, self.name, self.nsecfilt = part.index, part.name, part.nsecfilt
         self.next_objid = part.next_objid
-        self._average = _Rows(part.average)
+        self._average = GrowableRows(part.average)
         self._base_secfilt = part.secfilt
         self._base, self._base_lensing = part.measure, part.lensing
         self._base_off, self._base_cnt = index_ranges(part.measure["AVE_REF"], part.nobjects)
         self._new: list[np.ndarray] = []  # new Measure rows, file by file
         self._new_lensing: list[np.ndarray] = []
-        self._ntail = 0  # rows in self._new
-        self._tail_pos = _Rows(np.empty(0, _POSITION_DTYPE))  # their POSITION_INPUTS
-        self._tail_prev = _Rows(np.empty(0, np.int64))  # previous tail row of the same object
-        self._tail_last = _Rows(np.full(part.nobjects, -1, np.int64))  # per object
-        self._touched = _Rows(np.zeros(part.nobjects, bool))  # magnitudes due at finish
+        self._tail_pos = GrowableRows(np.empty(0, _POSITION_DTYPE))  # their POSITION_INPUTS
+        self._tail_prev = GrowableRows(
+            np.empty(0, np.int64)
+        )  # previous tail row of the same object
+        self._tail_last = GrowableRows(np.full(part.nobjects, -1, np.int64))  # per object
+        self._touched = GrowableRows(np.zeros(part.nobjects, bool))  # magnitudes due at finish
         self._photcodes: Photcodes | None = None
 
     @property
@@ -127,6 +128,8 @@ class PartitionBuilder:
         """Append new objects and rows (AVE_REF set, objects numbered after the existing ones)
         and recompute the positions of every object that got a measurement. The rows are
         handed over: the caller must not change them afterwards."""
+        new_measure = np.asarray(new_measure, MEASURE.dtype)
+        photcodes.rows(new_measure["PHOTCODE"])  # SchemaError for an unknown code, first
         self._photcodes = photcodes
         n_new = len(new_average)
         self._average.append(new_average)
@@ -135,10 +138,7 @@ class PartitionBuilder:
         self.next_objid += n_new
         refs = new_measure["AVE_REF"].astype(np.int64)
         touched = self._chain(refs)
-        new_measure = np.asarray(new_measure, MEASURE.dtype)
-        photcodes.rows(new_measure["PHOTCODE"])  # SchemaError for an unknown code
         self._new.append(new_measure)
-        self._ntail += len(new_measure)
         pos = np.empty(len(new_measure), _POSITION_DTYPE)
         for col in POSITION_INPUTS:
             pos[col] = new_measure[col]
@@ -151,7 +151,7 @@ class PartitionBuilder:
     def _chain(self, refs: np.ndarray) -> np.ndarray:
         """Link new tail rows (about to be appended) behind their objects' previous ones;
         return the objects they belong to (sorted, unique)."""
-        rows = self._ntail + np.arange(len(refs), dtype=np.int64)
+        rows = self._tail_pos.n + np.arange(len(refs), dtype=np.int64)  # tail rows so far
         order = np.argsort(refs, kind="stable")
         r, rows = refs[order], rows[order]
         first = np.ones(len(r), bool)

@@ -41,7 +41,7 @@ import numpy as np
 import zstandard
 
 from dvo import layout
-from dvo.builder import PartitionBuilder, _Rows
+from dvo.builder import GrowableRows, PartitionBuilder
 from dvo.errors import HostError
 from dvo.hosts.assign import DATA_ON_TGT
 from dvo.hosts.protocol import pack_array, unpack_array
@@ -366,7 +366,7 @@ class Mirror:
 
     def __init__(self, index: int, rows: np.ndarray, next_objid: int) -> None:
         self.index, self.next_objid = index, int(next_objid)
-        self._rows = _Rows(rows)
+        self._rows = GrowableRows(rows)
 
     @classmethod
     def from_arrays(cls, index, ra, dec, obj_id, next_objid) -> Mirror:
