@@ -324,35 +324,20 @@ class PrepareTask:
 
     def remote(self, db, index: int, stage):
         """On the worker: the finished partition staged; its statistics row and checksums."""
-        from dvo.hosts.twophase import stats_arrays
-        from dvo.partition import write_partition
-        from dvo.stats import partition_stats
+        from dvo.hosts.twophase import stage_written
 
         state = _RUNS[self.run]
         b = state.builders.pop(index, None)
         require(b is not None, f"partition {index} has no changes of this run here")
         require(b.nobjects == self.nobjects.get(index), "object count differs from the client's")
-        part = b.finish()
-        sky = db.skytable
-        bounds = (sky.r_min[index], sky.r_max[index], sky.d_min[index], sky.d_max[index])
-        write_partition(part, stage.stage, compression=db.settings["compression"],
-                        tile_rows=int(db.settings["tile_rows"]), bounds=bounds)  # fmt: skip
-        written = [
-            layout.partition_path("", part.name, kind).as_posix()
-            for kind in layout.PARTITION_SUFFIXES
-        ]
-        files = stage.record(index, part.name, state.base.pop(index), written)
-        return {"files": files}, stats_arrays(partition_stats(part))
+        return stage_written(db, index, stage, state.base.pop(index), b.finish())
 
     def decode(self, index: int, meta: dict, a: dict) -> Prepared:
-        from dvo.hosts.twophase import Prepared
-
         """A holder's report, checked."""
         from dvo.hosts import wire
-        from dvo.hosts.twophase import stats_from_arrays
+        from dvo.hosts.twophase import Prepared, stats_from_arrays
 
-        stats = stats_from_arrays(a, self.nsecfilt)
-        require(int(stats["INDEX"][0]) == index, "statistics row of another partition")
+        stats = stats_from_arrays(a, self.nsecfilt, index)
         require(int(stats["NAVERAGE"][0]) == self.nobjects[index], "object count differs")
         return Prepared(stats, wire.files_from_wire(meta.get("files"), str(self.names[index])))
 
@@ -453,30 +438,23 @@ class HostPartitions:
 
     def _ask(self, hid: int, task, indices: list[int], extra: dict | None = None) -> dict:
         """One request on the run's session with host ``hid``; decoded results by index."""
-        from dvo.hosts.executor import ArrayReply
+        from dvo.hosts.executor import collect_arrays
 
         host = self._host(hid)
         parts = [{"index": i, "name": self._name(i)} for i in indices]
         message = {"op": task.op, "catdir": host.path, **task.params(), **(extra or {}),
                    "partitions": parts}  # fmt: skip
-        out, todo, reply = {}, list(indices), ArrayReply(task)
         try:
             session = self.clients.session(host)
             try:
-                for kind, payload in session.request(message):
-                    done = reply.feed(kind, payload, todo)
-                    if done is not None:
-                        out[done[0]] = done[1]
-                        todo.remove(done[0])
+                return collect_arrays(session.request(message), task, indices)
             finally:
                 self.clients.release(host, session)
-            require(not todo, f"worker left out {len(todo)} partitions")
         except HostError as exc:
             with contextlib.suppress(Exception):  # closing a dead connection may fail too
                 self.clients.drop(host)
             raise _named(HostError(exc.reason, host=host.label),
                          [self._name(i) for i in indices], "addstar stopped") from None  # fmt: skip
-        return out
 
     def _each_host(self, jobs: dict[int, list[int]], make) -> dict[tuple[int, int], object]:
         """``make(hid, indices)`` -> results, on every host in parallel; errors combined."""

@@ -45,6 +45,7 @@ __all__ = [
     "host_options",
     "pushed_partitions",
     "ArrayReply",
+    "collect_arrays",
 ]
 
 _OPTIONS: contextvars.ContextVar[SshConfig | None] = contextvars.ContextVar(
@@ -482,6 +483,20 @@ def _remote_op(task) -> tuple[str, dict]:
     if getattr(task, "op", None) in OPS and callable(getattr(task, "params", None)):
         return task.op, task.params()
     raise QueryError(f"{type(task).__name__} tasks cannot run on partition hosts")
+
+
+def collect_arrays(frames, task, indices: list[int]) -> dict[int, object]:
+    """Decode a reply of ``arrays`` messages: ``task``'s result per partition of ``indices``;
+    HostError if the worker leaves any out."""
+    out, todo, reply = {}, list(indices), ArrayReply(task)
+    for kind, payload in frames:
+        done = reply.feed(kind, payload, todo)
+        if done is not None:
+            out[done[0]] = done[1]
+            todo.remove(done[0])
+    if todo:
+        raise HostError(f"worker left out {len(todo)} partitions")
+    return out
 
 
 class ArrayReply:

@@ -107,8 +107,9 @@ def stats_arrays(row: np.ndarray) -> dict[str, np.ndarray]:
     return {f"stats.{name}": np.asarray(row[name]).reshape(-1) for name in row.dtype.names}
 
 
-def stats_from_arrays(arrays: dict, nsecfilt: int) -> np.ndarray:
-    """The statistics row sent by :func:`stats_arrays`, checked against the expected layout."""
+def stats_from_arrays(arrays: dict, nsecfilt: int, index: int) -> np.ndarray:
+    """The statistics row of partition ``index`` sent by :func:`stats_arrays`, checked
+    against the expected layout and partition."""
     from dvo.stats import stats_dtype
 
     dtype = stats_dtype(nsecfilt)
@@ -118,6 +119,8 @@ def stats_from_arrays(arrays: dict, nsecfilt: int) -> np.ndarray:
         if value.size != max(1, int(np.prod(dtype[name].shape))):
             raise HostError(f"worker sent a statistics row with a bad {name}")
         row[name] = value.reshape(row[name].shape)
+    if int(row["INDEX"][0]) != index:
+        raise HostError("worker sent the statistics row of another partition")
     return row
 
 
@@ -172,14 +175,24 @@ def stage_partition(db, index: int, stage: HostStage, rewrite) -> tuple[dict, di
     (``meta`` plus the staged files' checksums, ``arrays`` plus the statistics row).
     """
     from dvo.hosts.manifest import file_stamps
-    from dvo.partition import write_partition
-    from dvo.stats import partition_stats
 
     name = layout.check_partition_name(str(db.skytable.name[index]))
     with db.reader():
         base = file_stamps(db.catdir, name)
         part = db.partition(int(index))
     new, meta, arrays = rewrite(part)
+    return stage_written(db, index, stage, base, new, meta, arrays)
+
+
+def stage_written(
+    db, index: int, stage: HostStage, base: dict, new, meta=None, arrays=None
+) -> tuple[dict, dict]:
+    """Write partition ``new`` to ``stage`` and record its files against ``base`` (the file
+    stamps it replaces); the summary to send, as :func:`stage_partition` returns it."""
+    from dvo.partition import write_partition
+    from dvo.stats import partition_stats
+
+    name = layout.check_partition_name(str(db.skytable.name[index]))
     sky = db.skytable
     bounds = (sky.r_min[index], sky.r_max[index], sky.d_min[index], sky.d_max[index])
     write_partition(new, stage.stage, compression=db.settings["compression"],
@@ -188,7 +201,10 @@ def stage_partition(db, index: int, stage: HostStage, rewrite) -> tuple[dict, di
         layout.partition_path("", name, kind).as_posix() for kind in layout.PARTITION_SUFFIXES
     ]
     files = stage.record(int(index), name, base, written)
-    return {**meta, "files": files}, {**arrays, **stats_arrays(partition_stats(new))}
+    return {**(meta or {}), "files": files}, {
+        **(arrays or {}),
+        **stats_arrays(partition_stats(new)),
+    }
 
 
 def _partition_error(message: str, name: str) -> HostError:
@@ -329,26 +345,18 @@ class HostWrite:
     # ---------------------------------------------------------------- phase 1
     def _prepare_chunk(self, clients, host: Host, chunk: list[int], task) -> dict[int, object]:
         """Ask ``host`` to prepare ``chunk``; returns the decoded summaries (retried once)."""
-        from dvo.hosts.executor import ArrayReply
+        from dvo.hosts.executor import collect_arrays
 
         message = {"op": task.op, "catdir": host.path, "txid": self.txid, **task.params(),
                    "partitions": [{"index": i, "name": self._name(i)} for i in chunk]}  # fmt: skip
         last = None
         for _ in range(1 + max(0, self.cfg.retries)):
-            out, todo, reply = {}, list(chunk), ArrayReply(task)
             try:
                 session = clients.session(host, chunk[0])  # the worker that has its cache
                 try:
-                    for kind, payload in session.request(message):
-                        done = reply.feed(kind, payload, todo)
-                        if done is not None:
-                            out[done[0]] = done[1]
-                            todo.remove(done[0])
+                    return collect_arrays(session.request(message), task, chunk)
                 finally:
                     clients.release(host, session, chunk[0])
-                if todo:
-                    raise HostError(f"worker left out {len(todo)} partitions")
-                return out
             except HostError as exc:
                 last = HostError(exc.reason, host=host.label)
                 last.partitions = [self._name(i) for i in chunk]

@@ -351,8 +351,7 @@ class PrepareTask:
         """A host's report, checked."""
         from dvo.hosts.twophase import stats_from_arrays
 
-        stats = stats_from_arrays(a, self.nsecfilt)
-        require(int(stats["INDEX"][0]) == index, "statistics row of another partition")
+        stats = stats_from_arrays(a, self.nsecfilt, index)
         has_ws = meta.get("has_ws")
         require(isinstance(has_ws, bool), "has_ws")
         sums = _decode_final(a, len(self.pass_task.inputs.chips)) if has_ws else None

@@ -229,13 +229,10 @@ class PrepareTask:
         return stage_partition(db, index, stage, rewrite)
 
     def decode(self, index: int, meta: dict, a: dict) -> Prepared:
-        from dvo.hosts.twophase import Prepared
-
         """A host's report, checked."""
-        from dvo.hosts.twophase import stats_from_arrays
+        from dvo.hosts.twophase import Prepared, stats_from_arrays
 
-        stats = stats_from_arrays(a, self.nsecfilt)
-        require(int(stats["INDEX"][0]) == index, "statistics row of another partition")
+        stats = stats_from_arrays(a, self.nsecfilt, index)
         return Prepared(stats, wire.files_from_wire(meta.get("files"), str(self.names[index])))
 
 
