@@ -27,6 +27,7 @@ from ._api import (
 )
 from ._append import append_table
 from ._codecs import ALGORITHMS
+from ._fitsfile import data_size
 from ._header import Header
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Header",
     "TableInfo",
     "append_table",
+    "data_size",
     "read_header",
     "read_table",
     "table_info",

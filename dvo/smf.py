@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dvo.codecs import data_size
 from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes
 from dvo.photometry import stored_mag
@@ -213,7 +214,7 @@ def _hdus(buf: bytes) -> list[_Hdu]:
             break  # blank or zero padding after the last HDU
         index = len(out)
         header, data_start = _parse_header(buf, offset, index)
-        nbytes = _data_size(header, index)
+        nbytes = data_size(header, {"hdu": index})  # CodecError: unreadable FITS
         if data_start + nbytes > size:
             raise _FitsError(
                 f"file truncated: HDU {index} needs {nbytes} data bytes, "
@@ -257,26 +258,6 @@ def _int_key(header: _Header, key: str, index: int, default: int | None = None) 
     if isinstance(value, bool) or not isinstance(value, int):
         raise _FitsError(f"keyword {key} of HDU {index} is missing or not an integer")
     return value
-
-
-def _data_size(header: _Header, index: int) -> int:
-    """Bytes in the data unit (without padding)."""
-    naxis, bitpix = _int_key(header, "NAXIS", index), _int_key(header, "BITPIX", index)
-    if not 0 <= naxis <= 999 or bitpix not in (8, 16, 32, 64, -32, -64):
-        raise _FitsError(f"HDU {index} has invalid NAXIS={naxis} or BITPIX={bitpix}")
-    if naxis == 0:
-        return 0
-    size = 1
-    for i in range(1, naxis + 1):
-        n = _int_key(header, f"NAXIS{i}", index)
-        if n < 0:
-            raise _FitsError(f"HDU {index} has negative NAXIS{i}")
-        size *= n
-    pcount = _int_key(header, "PCOUNT", index, 0)
-    gcount = _int_key(header, "GCOUNT", index, 1)
-    if pcount < 0 or gcount < 0:
-        raise _FitsError(f"HDU {index} has negative PCOUNT or GCOUNT")
-    return abs(bitpix) // 8 * gcount * (pcount + size)
 
 
 _TFORM_RE = re.compile(r"\s*(\d*)([LXBIJKAEDCMPQ])")
