@@ -1,7 +1,9 @@
 """Keep a partition's Average and SecFilt rows equal to what its measurements say.
 
-:func:`recompute` is the one definition of an object's averages; addstar runs it after every
-file, relphot after writing new zero points, and ``dvo verify`` compares stored values with it.
+:func:`update_positions` and :func:`update_magnitudes` are the one definition of an object's
+averages: :func:`recompute` (relphot after writing new zero points, ``dvo verify`` comparing
+stored values) and addstar's builder (positions after every file, magnitudes when a
+partition is written) both call them.
 
 Rules (documented for users):
 

@@ -249,7 +249,6 @@ class _Loader:
                 )
                 if keep:
                     self.cache.put(part)
-                del part
             rows += host_rows
             stats = merge_stats(self.stats, np.concatenate(rows)) if rows else self.stats
             codecs.write_table(

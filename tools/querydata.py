@@ -3,7 +3,7 @@
 addstar associates detections one file at a time, which is right for real data and slow for
 building a multi-million object database for a benchmark. :func:`build_database` instead knows
 the answer (which detections belong to which object) and writes each partition with the
-engine's own primitives: :func:`dvo.averages.attach` (sorted measures, recomputed averages),
+engine's own primitives: :func:`dvo.builder.attach` (sorted measures, recomputed averages),
 :func:`dvo.partition.write_partition`, :mod:`dvo.stats` and one
 :class:`dvo.transaction.Transaction`, so the result is an ordinary database.
 
