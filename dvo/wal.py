@@ -161,6 +161,16 @@ def _read_entry(data: bytes) -> Delta:
         end += n * dtype.itemsize
     if end != len(raw):
         raise ValueError(f"{len(raw) - end} bytes left over")
+    return _delta(arrays)
+
+
+def _read_npz_entry(data: bytes) -> Delta:
+    with np.load(io.BytesIO(zstandard.ZstdDecompressor().decompress(data))) as z:
+        return _delta(z)
+
+
+def _delta(arrays) -> Delta:
+    """The Delta held by a mapping of the arrays :func:`_arrays` names."""
     parts = [
         (int(index), arrays[f"average{k}"], arrays[f"measure{k}"], arrays[f"lensing{k}"])
         for k, index in enumerate(arrays["parts"])
@@ -168,19 +178,9 @@ def _read_entry(data: bytes) -> Delta:
     return Delta(arrays["images"], parts)
 
 
-def _read_npz_entry(data: bytes) -> Delta:
-    with np.load(io.BytesIO(zstandard.ZstdDecompressor().decompress(data))) as z:
-        parts = [
-            (int(index), z[f"average{k}"], z[f"measure{k}"], z[f"lensing{k}"])
-            for k, index in enumerate(z["parts"])
-        ]
-        return Delta(z["images"], parts)
-
-
 def _tuples(descr):
-    """A dtype description back from JSON (lists where numpy wrote tuples)."""
+    """A dtype description back from JSON (lists where numpy wrote tuples): a type string,
+    or fields (name, type[, shape])."""
     if isinstance(descr, str):
         return descr
-    return [
-        (f[0], _tuples(f[1]), *(tuple(f[2]) for _ in f[2:3])) for f in descr
-    ]  # (name, type[, shape])
+    return [(f[0], _tuples(f[1])) + ((tuple(f[2]),) if len(f) > 2 else ()) for f in descr]
