@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -55,7 +56,6 @@ class Matcher:
     radius: float  # arcsec
     # partition index -> _Grid of the partition state last seen (see match_partitions)
     _grids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _reach: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.radius) and 0 < self.radius <= 3600):
@@ -137,7 +137,7 @@ class Matcher:
         hav = np.full(n, np.inf)
         best_ra, best_dec = np.empty(n), np.empty(n)
         box = _prefilter_box(ra, stats[2:], height)
-        tab, dec_reach = self._reach_table(height)
+        tab, dec_reach = self._reach_table
         for t, g in enumerate(grids):
             if g.n:
                 grid_nearest(
@@ -173,12 +173,12 @@ class Matcher:
             bad[0], bad[1] = bad[0] or error[0], bad[1] or error[1]
         return grid
 
-    def _reach_table(self, height: float) -> tuple[np.ndarray, float]:
+    @cached_property
+    def _reach_table(self) -> tuple[np.ndarray, float]:
         """Bounds on the Dec and RA offsets (deg) of an object that can pass the haversine
         test, the RA one by |Dec| of the detection (entry ``int(|dec| / _STEP)``): wide
         margins over the radius, so rounding never leaves a passing object out."""
-        if self._reach:
-            return self._reach[0]
+        height = self.radius / 3600.0
         dec_reach = height * (1 + 1e-6) + 1e-10
         s = np.sin(0.5 * np.radians(height)) * (1 + 1e-6)  # >= sqrt of the haversine limit
         top = np.minimum((np.arange(int(90 / _STEP) + 2) + 1) * _STEP + dec_reach, 90.0)
@@ -186,8 +186,7 @@ class Matcher:
         reach = np.full(len(top), 360.0)
         ok = c > 2 * s
         reach[ok] = 2 * np.degrees(np.arcsin(s / c[ok])) * (1 + 1e-6) + 1e-9
-        self._reach.append((reach, dec_reach))
-        return self._reach[0]
+        return reach, dec_reach
 
 
 class _Queries:
