@@ -34,7 +34,7 @@ from dvo._assoc_kernels import (
 )
 from dvo.errors import DvoError
 from dvo.flags import MeasFlags
-from dvo.schema import AVERAGE, opaque
+from dvo.schema import AVERAGE, MEASURE
 from dvo.wal import Delta
 
 __all__ = ["Matcher", "one_per_image", "associate_batch"]
@@ -382,20 +382,19 @@ def associate_batch(db, source, batch, ids, matcher, prefetch=None) -> tuple[Del
     return Delta(images, groups), counts
 
 
-_MEASURE_WORDS = ("IMAGE_ID", "AVE_REF", "CAT_ID", "OBJ_ID", "DB_FLAGS")
-
-
-def _words(dtype: np.dtype, names, kind=np.uint32) -> np.ndarray | None:
-    """Word (uint32) indices of the fields in a row (two per float64), or None unless they
-    are all native ``kind`` at 4-byte offsets in rows of whole words."""
+def _words(dtype: np.dtype, names, kind=np.uint32) -> np.ndarray:
+    """Word (uint32) indices of the fields in a row (two per float64); the schemas keep
+    these fields native ``kind`` at 4-byte offsets in rows of whole words."""
     if dtype.itemsize % 4 or any(
         dtype.fields[n][0] != np.dtype(kind) or dtype.fields[n][1] % 4 for n in names
     ):
-        return None
+        raise TypeError(f"fields {names} are not whole words of {dtype}")
     size = np.dtype(kind).itemsize // 4
     return np.array([dtype.fields[n][1] // 4 + w for n in names for w in range(size)], np.int64)
 
 
+_MEASURE_WORDS = _words(MEASURE.dtype, ("IMAGE_ID", "AVE_REF", "CAT_ID", "OBJ_ID", "DB_FLAGS"))
+_MEASURE_POS = _words(MEASURE.dtype, ("RA", "DEC"), np.float64)
 _AVERAGE_WORDS = _words(AVERAGE.dtype, ("OBJ_ID", "CAT_ID"))
 _AVERAGE_POS = _words(AVERAGE.dtype, ("RA", "DEC"), np.float64)
 _AVERAGE_TEMPLATE = AVERAGE.empty(1).view(np.uint32).copy()
@@ -407,13 +406,10 @@ def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[li
     objects set (``loser``: flagged as blends). ``group``/``row`` give each detection's
     partition (position in ``touched``) and Average row (-1: a new object). Also returns,
     per partition, the existing rows the Delta changes."""
-    m = batch.measure
+    m = np.ascontiguousarray(batch.measure, MEASURE.dtype)
     order, bounds = group_order(group.astype(np.int64), len(touched))
     averef = np.empty(len(m), np.int64)
-    words = _words(m.dtype, _MEASURE_WORDS) if m.flags.c_contiguous else None
-    src_pos = _words(m.dtype, ("RA", "DEC"), np.float64)
-    fast_new = words is not None and src_pos is not None and _AVERAGE_POS is not None
-    out = np.empty(len(m), m.dtype)
+    out = np.empty(len(m), MEASURE.dtype)
     lens_group = group[batch.lens_meas]
     lorder, lbounds = group_order(lens_group.astype(np.int64), len(touched))
     result, changed = [], []
@@ -430,25 +426,12 @@ def _group_rows(touched, states, batch, image_id, loser, group, row) -> tuple[li
         refs[new] = part.nobjects + np.arange(n_new)
         averef[sel] = refs
         fresh = sel[new]
-        if fast_new:
-            new_avg = np.empty(n_new, AVERAGE.dtype)
-            new_objects(_as_words(m), fresh, _as_words(new_avg), _AVERAGE_TEMPLATE, src_pos,
-                        _AVERAGE_POS, _AVERAGE_WORDS, part.next_objid, p)  # fmt: skip
-        else:
-            new_avg = AVERAGE.empty(n_new)
-            new_avg["RA"], new_avg["DEC"] = m["RA"][fresh], m["DEC"][fresh]
-            new_avg["OBJ_ID"] = part.next_objid + np.arange(n_new)
-            new_avg["CAT_ID"] = p
+        new_avg = np.empty(n_new, AVERAGE.dtype)
+        new_objects(_as_words(m), fresh, _as_words(new_avg), _AVERAGE_TEMPLATE, _MEASURE_POS,
+                    _AVERAGE_POS, _AVERAGE_WORDS, part.next_objid, p)  # fmt: skip
         mm = out[s:e]
-        objid = _obj_ids(part, refs)
-        if words is not None:
-            take_rows(_as_words(m), sel, _as_words(mm), words, image_id, loser,
-                      np.uint32(MeasFlags.BLEND_OBJ), refs, objid, p)  # fmt: skip
-        else:
-            opaque(mm)[:] = opaque(m)[sel]
-            mm["IMAGE_ID"], mm["AVE_REF"], mm["CAT_ID"] = image_id[sel], refs, p
-            mm["OBJ_ID"] = objid
-            mm["DB_FLAGS"][loser[sel]] |= np.uint32(MeasFlags.BLEND_OBJ)
+        take_rows(_as_words(m), sel, _as_words(mm), _MEASURE_WORDS, image_id, loser,
+                  np.uint32(MeasFlags.BLEND_OBJ), refs, _obj_ids(part, refs), p)  # fmt: skip
         lsel_rows = lorder[lbounds[g] : lbounds[g + 1]]  # a lensing row goes with its detection
         lsel = batch.lens_meas[lsel_rows]
         ll = batch.lensing[lsel_rows]
