@@ -77,9 +77,10 @@ def read_header_at(fd: int, offset: int, ctx: dict) -> tuple[Header, int]:
     """Parse the header starting at ``offset``; return it and the data offset."""
     blocks = []
     for i in range(MAX_HEADER_BLOCKS):
-        block = os.pread(fd, BLOCK, offset + i * BLOCK)
-        if len(block) < BLOCK:
-            raise CodecError("file truncated inside a header", **ctx)
+        try:
+            block = pread_exact(fd, BLOCK, offset + i * BLOCK, ctx)
+        except CodecError:
+            raise CodecError("file truncated inside a header", **ctx) from None
         blocks.append(block)
         if b"END     " in block:
             try:
@@ -136,11 +137,22 @@ def all_hdus(fd: int, path: str) -> list[HDU]:
 
 
 def pread_exact(fd: int, n: int, offset: int, ctx: dict) -> bytes:
-    """Read exactly ``n`` bytes at ``offset`` or raise CodecError (truncated file)."""
+    """Read exactly ``n`` bytes at ``offset`` or raise CodecError (truncated file).
+
+    A read may return fewer bytes than asked without the file ending (Linux returns at most
+    ~2 GB per call): it is continued until ``n`` bytes or the end of the file."""
     data = os.pread(fd, n, offset)
-    if len(data) != n:
-        raise CodecError(f"file truncated: wanted {n} bytes at {offset}, got {len(data)}", **ctx)
-    return data
+    if len(data) == n:
+        return data
+    more = bytearray(data)
+    while len(more) < n:
+        got = os.pread(fd, n - len(more), offset + len(more))
+        if not got:
+            raise CodecError(
+                f"file truncated: wanted {n} bytes at {offset}, got {len(more)}", **ctx
+            )
+        more += got
+    return bytes(more)
 
 
 def pread_into(fd: int, buf: np.ndarray, offset: int, ctx: dict) -> None:

@@ -184,3 +184,19 @@ def test_append_errors(tmp_path, rng, helpers):
         shutil.copy(helpers.samples / "extra.fits.fz", tmp_path / "x.fz")
         os.chmod(tmp_path / "x.fz", 0o644)
         append_table(tmp_path / "x.fz", read_table(tmp_path / "x.fz"))
+
+
+def test_short_reads_are_continued(big, helpers, monkeypatch):
+    """The OS may return fewer bytes than asked before the end of a file (Linux: ~2 GB per
+    call); reads go on until they have them all, and a truly short file is still an error."""
+    path, data = big
+    real, real_v = os.pread, os.preadv
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: real(fd, min(n, 1000), offset))
+    monkeypatch.setattr(
+        os, "preadv", lambda fd, bufs, offset: real_v(fd, [memoryview(bufs[0])[:1000]], offset)
+    )
+    helpers.assert_same(read_table(path), data)
+    cut = path.with_name("cut.fits")
+    cut.write_bytes(path.read_bytes()[: os.path.getsize(path) - 5000])
+    with pytest.raises(CodecError, match="truncated"):
+        read_table(cut)
