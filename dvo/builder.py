@@ -2,7 +2,9 @@
 
 :class:`PartitionBuilder` takes a sorted :class:`~dvo.partition.Partition` and accepts new
 objects, measurements and lensing rows file after file. New rows are kept as the arrays they
-came in (no copy of the partition, nor of the new rows, per file), with a narrow copy of the
+came in (no copy of the partition, nor of the new rows, per file), or, when the write-ahead
+log holds them, only as where they are in the log (read back when the partition is
+written: memory then follows the objects, not the measurements), with a narrow copy of the
 columns positions need; each object's new rows are chained in arrival order, so the positions
 of the objects a file touched are recomputed from exactly the rows, in exactly the order, that
 the sorted partition will hold: association of the next file sees them. Magnitudes (SecFilt)
@@ -92,7 +94,8 @@ class PartitionBuilder:
         self._base_secfilt = part.secfilt
         self._base, self._base_lensing = part.measure, part.lensing
         self._base_off, self._base_cnt = index_ranges(part.measure["AVE_REF"], part.nobjects)
-        self._new: list[np.ndarray] = []  # new Measure rows, file by file
+        self._new: list = []  # new Measure rows (arrays or dvo.wal.LoggedRows), file by file
+        self._new_refs: list[np.ndarray] = []  # their AVE_REF
         self._new_lensing: list[np.ndarray] = []
         self._tail_pos = GrowableRows(np.empty(0, _POSITION_DTYPE))  # their POSITION_INPUTS
         self._tail_prev = GrowableRows(
@@ -115,7 +118,8 @@ class PartitionBuilder:
     def nbytes(self) -> int:
         """Memory held (spare capacity included)."""
         rows = (self._average, self._tail_pos, self._tail_prev, self._tail_last, self._touched)
-        held = (self._base, self._base_lensing, self._base_secfilt, *self._new, *self._new_lensing)
+        held = (self._base, self._base_lensing, self._base_secfilt, *self._new, *self._new_refs,
+                *self._new_lensing)  # fmt: skip
         return sum(a.nbytes for a in held) + sum(r.nbytes for r in rows)
 
     def add(
@@ -124,10 +128,12 @@ class PartitionBuilder:
         new_measure: np.ndarray,
         new_lensing: np.ndarray,
         photcodes: Photcodes,
+        logged=None,
     ) -> None:
         """Append new objects and rows (AVE_REF set, objects numbered after the existing ones)
         and recompute the positions of every object that got a measurement. The rows are
-        handed over: the caller must not change them afterwards."""
+        handed over: the caller must not change them afterwards. With ``logged`` (the
+        :class:`dvo.wal.LoggedRows` holding the same Measure rows) only that is kept of them."""
         new_measure = np.asarray(new_measure, MEASURE.dtype)
         photcodes.rows(new_measure["PHOTCODE"])  # SchemaError for an unknown code, first
         self._photcodes = photcodes
@@ -138,7 +144,10 @@ class PartitionBuilder:
         self.next_objid += n_new
         refs = new_measure["AVE_REF"].astype(np.int64)
         touched = self._chain(refs)
-        self._new.append(new_measure)
+        if logged is not None and logged.count != len(new_measure):
+            raise ValueError("the logged rows are not the rows added")
+        self._new.append(new_measure if logged is None else logged)
+        self._new_refs.append(new_measure["AVE_REF"].copy())
         pos = np.empty(len(new_measure), _POSITION_DTYPE)
         for col in POSITION_INPUTS:
             pos[col] = new_measure[col]
@@ -191,9 +200,9 @@ class PartitionBuilder:
         magnitudes of the touched objects computed. The builder hands its buffers over: do
         not add to it afterwards."""
         nobj, nsec = self.nobjects, self.nsecfilt
-        measure = _merge_sorted(self._base, self._new)
+        measure = _merge_sorted(self._base, self._new, self._new_refs)
         lensing = _merge_sorted(self._base_lensing, self._new_lensing)
-        self._new, self._new_lensing = [], []
+        self._new, self._new_refs, self._new_lensing = [], [], []
         average = self._average.take()
         off, cnt = index_ranges(measure["AVE_REF"], nobj)
         average["OFF_MEASURE"], average["NMEASURE"] = off, cnt
@@ -219,12 +228,13 @@ class PartitionBuilder:
         )
 
 
-def _merge_sorted(old: np.ndarray, new: list[np.ndarray]) -> np.ndarray:
-    """``old`` (sorted by AVE_REF) with the rows of ``new`` (arrays in arrival order)
-    inserted after equal keys, in arrival order: a stable merge, each row copied once."""
+def _merge_sorted(old: np.ndarray, new: list, refs: list[np.ndarray] | None = None) -> np.ndarray:
+    """``old`` (sorted by AVE_REF) with the rows of ``new`` (in arrival order: arrays, or
+    objects whose ``read()`` gives them, with their AVE_REF in ``refs``) inserted after
+    equal keys, in arrival order: a stable merge, each row copied once."""
     if not new:
         return old
-    refs = np.concatenate([a["AVE_REF"] for a in new])
+    refs = np.concatenate([a["AVE_REF"] for a in new] if refs is None else refs)
     order = np.argsort(refs, kind="stable")
     pos = np.searchsorted(old["AVE_REF"], refs[order], side="right")
     dest = np.empty(len(refs), np.int64)
@@ -235,8 +245,9 @@ def _merge_sorted(old: np.ndarray, new: list[np.ndarray]) -> np.ndarray:
         scatter_rows(_words(out), np.arange(len(old)) + shift, _words(old))
     start = 0
     for a in new:
-        scatter_rows(_words(out), dest[start : start + len(a)], _words(a))
-        start += len(a)
+        rows = a if isinstance(a, np.ndarray) else a.read()
+        scatter_rows(_words(out), dest[start : start + len(rows)], _words(rows))
+        start += len(rows)
     return out
 
 

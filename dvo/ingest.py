@@ -7,12 +7,14 @@ changes nothing unless ``replace=True``, which removes the old measurements firs
 Each file is associated against the partitions as they stand after the previous file. Its
 changes (a :class:`dvo.wal.Delta`) are logged durably in the write-ahead log, then applied in
 memory (:class:`dvo.builder.PartitionBuilder`): the cost of a file follows its own size, not
-the size of the partitions it touches. Changed partitions are written at a checkpoint (the end
-of the run, every ``checkpoint`` files, or when they hold more than MAX_PENDING_BYTES): one
-transaction writes them with the Images and Stats tables. Readers see the last checkpoint. A
-crash leaves the database as it was after the last logged file once the log is replayed, which
-the next writer does (or a reader, when no writer runs): :func:`replay`. A ``--replace`` file
-is its own transaction, since it also removes rows.
+the size of the partitions it touches. The builders keep where the log holds a file's Measure
+rows rather than the rows, and read them back when they write the partition. Changed
+partitions are written at a checkpoint (the end of the run, every ``checkpoint`` files, or
+when they hold more than MAX_PENDING_BYTES): one transaction writes them with the Images and
+Stats tables. Readers see the last checkpoint. A crash leaves the database as it was after
+the last logged file once the log is replayed, which the next writer does (or a reader, when
+no writer runs): :func:`replay`. A ``--replace`` file is its own transaction, since it also
+removes rows.
 
 Partitions pushed to partition hosts are updated where they live
 (:mod:`dvo.ingest_remote`): association reads a mirror of their positions, each file's rows
@@ -175,9 +177,12 @@ class _Loader:
         if self.hosts is not None:
             self.hosts.fetch(indices)
 
-    def apply(self, delta: Delta, seq: int | None = None) -> None:
-        """Add one file's changes to the partitions in memory (pushed ones: on their hosts)."""
+    def apply(self, delta: Delta, seq: int | None = None, logged: list | None = None) -> None:
+        """Add one file's changes to the partitions in memory (pushed ones: on their hosts).
+        ``logged``: where the log holds each part's Measure rows (the builders keep that
+        instead of the rows)."""
         parts = delta.parts
+        where = dict(zip((p[0] for p in parts), logged or [None] * len(parts), strict=True))
         if self.hosts is not None:
             on_hosts = [p for p in parts if p[0] in self.hosts]
             if on_hosts:
@@ -186,7 +191,7 @@ class _Loader:
         for index, average, measure, lensing in parts:
             if index not in self.dirty:
                 self.dirty[index] = PartitionBuilder(self.cache.get(index))
-            self.dirty[index].add(average, measure, lensing, self.db.photcodes)
+            self.dirty[index].add(average, measure, lensing, self.db.photcodes, where[index])
         self._images.append(delta.images)
         ids = delta.images["EXP_ID"]
         self._exposures.update(ids[ids >= 0].tolist())
@@ -406,7 +411,8 @@ def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> Non
         loader.apply(delta)
         loader.checkpoint()
     else:
-        loader.apply(delta, loader.wal.append(delta))
+        entry = loader.wal.append(delta)
+        loader.apply(delta, entry.seq, entry.measure)
     report.loaded += 1
     report.detections += batch.ndetections
     report.rejected += batch.rejected

@@ -10,9 +10,12 @@ same transaction), then deletes the entries it made redundant. After a crash, th
 (or a reader, when no writer runs) replays the entries after ``applied`` and checkpoints,
 which leaves the database as it was after the last logged file.
 
-An entry is one zstd frame (fast level -3, with the frame's content checksum) holding a JSON
-header (array names, dtypes and lengths) and the arrays' bytes: the arrays are streamed into
-the compressor as they are, without an intermediate archive.
+An entry is a short header (magic, length, JSON: each array's name, dtype, length and
+compressed size) followed by one zstd frame per array (fast level -3, with the frame's
+content checksum). Each array can so be read back on its own: between checkpoints the
+partition builders hold the :class:`LoggedRows` of their new Measure rows instead of the
+rows, and read them again when the partition is written. Entries of the two earlier
+formats (one frame for the whole entry; an np.savez archive) are still replayed.
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ from dvo.errors import DatabaseError
 from dvo.layout import state_dir
 from dvo.transaction import Transaction, fsync_dir
 
-__all__ = ["Delta", "WriteAheadLog"]
+__all__ = ["Delta", "LogEntry", "LoggedRows", "WriteAheadLog"]
 
 FOLDER = "wal"
 APPLIED = "applied.json"
 SUFFIX = ".wal.zst"
-MAGIC = b"DVOWAL1\n"
+MAGIC = b"DVOWAL2\n"
 LEVEL = -3  # zstd: ~1 GB/s on Measure rows, 3.6x smaller
-OLD_SUFFIX = ".npz.zst"  # entries of dvo before 2026-11-21 (np.savez archives), still replayed
+ONE_FRAME_MAGIC = b"DVOWAL1\n"  # entries written as one frame (dvo of 2026-11-21), replayed
+OLD_SUFFIX = ".npz.zst"  # entries of dvo before 2026-11-21 (np.savez archives), replayed
 
 
 @dataclass
@@ -48,6 +52,40 @@ class Delta:
 
     images: np.ndarray
     parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoggedRows:
+    """One array of a log entry, read back when needed (the entry stays until the checkpoint
+    that includes it has committed)."""
+
+    path: Path
+    offset: int
+    size: int  # compressed bytes
+    dtype: np.dtype
+    count: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes read back from the log to get the rows."""
+        return self.size
+
+    def read(self) -> np.ndarray:
+        """The rows (read-only); DatabaseError if the entry is missing or damaged."""
+        try:
+            with open(self.path, "rb") as fh:
+                frame = os.pread(fh.fileno(), self.size, self.offset)
+            return _decode(frame, self.dtype, self.count)
+        except (OSError, ValueError, zstandard.ZstdError) as exc:
+            raise DatabaseError(f"{self.path}: unreadable write-ahead log entry ({exc})") from None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A logged Delta: its number, and where the Measure rows of each of its parts are."""
+
+    seq: int
+    measure: list[LoggedRows]
 
 
 class WriteAheadLog:
@@ -83,8 +121,8 @@ class WriteAheadLog:
         applied = self.applied()
         return [(seq, p) for seq, p in self._entries() if seq > applied]
 
-    def append(self, delta: Delta) -> int:
-        """Write ``delta`` durably as the next entry and return its number."""
+    def append(self, delta: Delta) -> LogEntry:
+        """Write ``delta`` durably as the next entry; returns its number and locations."""
         if self._last is None:  # the folder is listed once per run, not once per file
             self.folder.mkdir(parents=True, exist_ok=True)
             entries = self._entries()
@@ -93,20 +131,27 @@ class WriteAheadLog:
         final = self.folder / f"{seq:010d}{SUFFIX}"
         tmp = self.folder / f".{seq:010d}.tmp"
         with open(tmp, "wb") as fh:
-            _write_entry(fh, delta)
+            where = _write_entry(fh, delta)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
         fsync_dir(self.folder)
         self._last = seq
-        return seq
+        measure = [
+            LoggedRows(final, *where[f"measure{k}"], p[2].dtype, len(p[2]))
+            for k, p in enumerate(delta.parts)
+        ]
+        return LogEntry(seq, measure)
 
     def read(self, path: Path) -> Delta:
         """The Delta of one entry."""
         try:
             if path.name.endswith(OLD_SUFFIX):
                 return _read_npz_entry(path.read_bytes())
-            return _read_entry(path.read_bytes())
+            data = path.read_bytes()
+            if data.startswith(MAGIC):
+                return _read_entry(data)
+            return _read_one_frame_entry(data)
         except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{path}: unreadable write-ahead log entry ({exc})") from None
 
@@ -133,27 +178,57 @@ def _arrays(delta: Delta) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(a) for name, a in arrays.items()}
 
 
-def _write_entry(fh, delta: Delta) -> None:
-    """MAGIC, header length (8 bytes, little-endian), JSON header, array bytes: one frame."""
+def _write_entry(fh, delta: Delta) -> dict[str, tuple[int, int]]:
+    """MAGIC, header length (8 bytes, little-endian), JSON header, one zstd frame per array;
+    returns each array's (offset, size) in the file."""
     arrays = _arrays(delta)
-    header = json.dumps(
-        [[name, dtype_to_descr(a.dtype), len(a)] for name, a in arrays.items()]
-    ).encode()
-    size = len(MAGIC) + 8 + len(header) + sum(a.nbytes for a in arrays.values())
     cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
-    with cctx.stream_writer(fh, size=size, closefd=False) as out:
-        out.write(MAGIC + len(header).to_bytes(8, "little") + header)
-        for a in arrays.values():
-            if a.nbytes:
-                out.write(a.reshape(-1).view(np.uint8).data)
+    frames = [
+        cctx.compress(a.reshape(-1).view(np.uint8).data if a.nbytes else b"")
+        for a in arrays.values()
+    ]
+    header = json.dumps(
+        [
+            [name, dtype_to_descr(a.dtype), len(a), len(frame)]
+            for (name, a), frame in zip(arrays.items(), frames, strict=True)
+        ]
+    ).encode()
+    fh.write(MAGIC + len(header).to_bytes(8, "little") + header)
+    offset, where = len(MAGIC) + 8 + len(header), {}
+    for name, frame in zip(arrays, frames, strict=True):
+        fh.write(frame)
+        where[name] = (offset, len(frame))
+        offset += len(frame)
+    return where
 
 
 def _read_entry(data: bytes) -> Delta:
-    raw = memoryview(zstandard.ZstdDecompressor().decompress(data))
-    if bytes(raw[: len(MAGIC)]) != MAGIC:
-        raise ValueError("not a dvo log entry")
     start = len(MAGIC) + 8
-    end = start + int.from_bytes(raw[len(MAGIC) : start], "little")
+    end = start + int.from_bytes(data[len(MAGIC) : start], "little")
+    arrays = {}
+    for name, descr, n, size in json.loads(data[start:end]):
+        frame = data[end : end + size]
+        arrays[name] = _decode(frame, descr_to_dtype(_tuples(descr)), n).copy()  # writable
+        end += size
+    if end != len(data):
+        raise ValueError(f"{len(data) - end} bytes left over")
+    return _delta(arrays)
+
+
+def _decode(frame: bytes, dtype: np.dtype, count: int) -> np.ndarray:
+    """``count`` rows of ``dtype`` from one zstd frame (its checksum checked)."""
+    size = count * dtype.itemsize
+    if zstandard.frame_content_size(frame) != size:
+        raise ValueError(f"a frame does not hold {count} rows")
+    return np.frombuffer(zstandard.ZstdDecompressor().decompress(frame), dtype, count=count)
+
+
+def _read_one_frame_entry(data: bytes) -> Delta:
+    raw = memoryview(zstandard.ZstdDecompressor().decompress(data))
+    if bytes(raw[: len(ONE_FRAME_MAGIC)]) != ONE_FRAME_MAGIC:
+        raise ValueError("not a dvo log entry")
+    start = len(ONE_FRAME_MAGIC) + 8
+    end = start + int.from_bytes(raw[len(ONE_FRAME_MAGIC) : start], "little")
     arrays = {}
     for name, descr, n in json.loads(bytes(raw[start:end])):
         dtype = descr_to_dtype(_tuples(descr))

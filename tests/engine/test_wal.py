@@ -64,33 +64,92 @@ def test_logged_files_survive_a_crash(prefix_states, tiny_survey, tmp_path, help
     assert helpers.snapshot(db) == states[-1]
 
 
-def test_entries_of_the_previous_format_are_replayed(prefix_states, tiny_survey, tmp_path, helpers):
-    """Entries logged by dvo before the current format (np.savez archives, zstd-compressed)
-    are still replayed: a crash log written by the previous version is not lost."""
+def _npz_entry(arrays) -> tuple[str, bytes]:
+    """An entry as dvo wrote them before 2026-11-21: an np.savez archive, zstd-compressed."""
     import io
 
     import numpy as np
     import zstandard
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return ".npz.zst", zstandard.ZstdCompressor().compress(buffer.getvalue())
+
+
+def _one_frame_entry(arrays) -> tuple[str, bytes]:
+    """An entry as dvo wrote them on 2026-11-21: magic, header and arrays in one frame."""
+    import json
+
+    import numpy as np
+    import zstandard
+    from numpy.lib.format import dtype_to_descr
+
+    header = json.dumps([[k, dtype_to_descr(a.dtype), len(a)] for k, a in arrays.items()])
+    body = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays.values())
+    raw = b"DVOWAL1\n" + len(header).to_bytes(8, "little") + header.encode() + body
+    return ".wal.zst", zstandard.ZstdCompressor().compress(raw)
+
+
+@pytest.mark.parametrize("writer", [_npz_entry, _one_frame_entry])
+def test_entries_of_previous_formats_are_replayed(
+    prefix_states, tiny_survey, tmp_path, helpers, writer
+):
+    """Entries logged by earlier versions of dvo are still replayed: a crash log written by
+    the previous version is not lost."""
+    import numpy as np
 
     empty, states = prefix_states
     db_path = tmp_path / "db"
     shutil.copytree(empty, db_path)
     assert _crash_after(db_path, tiny_survey[0], 2) == 9
     log = WriteAheadLog(db_path)
+    names = []
     for seq, path in log.pending():
         delta = log.read(path)
         arrays = {"images": delta.images, "parts": np.array([p[0] for p in delta.parts])}
         for k, (_, average, measure, lensing) in enumerate(delta.parts):
             arrays.update({f"average{k}": average, f"measure{k}": measure, f"lensing{k}": lensing})
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        old = path.with_name(f"{seq:010d}.npz.zst")
-        old.write_bytes(zstandard.ZstdCompressor().compress(buffer.getvalue()))
+        suffix, data = writer(arrays)
         path.unlink()
-    assert [p.name for _, p in log.pending()] == ["0000000001.npz.zst", "0000000002.npz.zst"]
+        path.with_name(f"{seq:010d}{suffix}").write_bytes(data)
+        names.append(f"{seq:010d}{suffix}")
+    assert [p.name for _, p in log.pending()] == names
     db = open_database(db_path)
     helpers.assert_db_valid(db)
     assert helpers.snapshot(db) == states[2]
+
+
+def test_logged_rows_are_read_back_and_damage_is_reported(tmp_path):
+    """Each part's Measure rows can be read back from the entry alone (what the builders keep
+    between checkpoints); a damaged frame is a DatabaseError naming the entry."""
+    import numpy as np
+
+    from dvo.errors import DatabaseError
+    from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
+    from dvo.wal import Delta
+
+    rng = np.random.default_rng(5)
+    parts = []
+    for index, n in ((3, 1000), (8, 0), (9, 250)):
+        measure = MEASURE.empty(n)
+        measure["RA"], measure["AVE_REF"] = rng.uniform(0, 360, n), rng.integers(0, 50, n)
+        parts.append((index, AVERAGE.empty(2), measure, LENSING.empty(0)))
+    log = WriteAheadLog(tmp_path)
+    entry = log.append(Delta(IMAGE.empty(3), parts))
+    assert entry.seq == 1 and [r.count for r in entry.measure] == [1000, 0, 250]
+    for rows, (_, _, measure, _) in zip(entry.measure, parts, strict=True):
+        assert rows.read().tobytes() == measure.tobytes()
+    delta = log.read(log.pending()[0][1])
+    assert [p[2].tobytes() for p in delta.parts] == [p[2].tobytes() for p in parts]
+    damaged = entry.measure[2]
+    with open(damaged.path, "r+b") as fh:
+        fh.seek(damaged.offset + damaged.size // 2)
+        byte = fh.read(1)
+        fh.seek(damaged.offset + damaged.size // 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(DatabaseError, match=f"{damaged.path.name}: unreadable"):
+        damaged.read()
+    assert entry.measure[0].read().tobytes() == parts[0][2].tobytes()  # its own frame
 
 
 def test_reader_sees_last_checkpoint_while_a_writer_runs(prefix_states, tiny_survey, tmp_path):
