@@ -55,11 +55,14 @@ def bench_dvo(
     db = create_database(db_path, filters=("g", "r", "i", "z", "y"), compression=compression)
     counts = [fitsio_rows(f) for f in files]
     stamps: list[float] = []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     report = addstar(
         db, files, checkpoint=checkpoint, progress=lambda _: stamps.append(time.perf_counter())
     )
     end = time.perf_counter()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime)
     assert not report.failed, report.failed
     tenth = max(len(files) // 10, 1)
     rows, prev = [], t0
@@ -68,7 +71,7 @@ def bench_dvo(
         t = end if stop == len(files) else stamps[stop - 1]
         rows.append((sum(counts[start:stop]), t - prev))
         prev = t
-    return rows, end - stamps[-1]
+    return rows, end - stamps[-1], cpu
 
 
 def bench_astropy(files: list[Path], limit_seconds: float) -> tuple[int, float]:
@@ -120,7 +123,9 @@ def main() -> None:
             f"({n / sim_s:,.0f} detections/s)"
         )
     files = sorted(smf_dir.glob("*.smf"))
-    rows, final_s = bench_dvo(files, args.out / "db", args.compression, args.checkpoint)
+    rows, final_s, (user_s, kernel_s) = bench_dvo(
+        files, args.out / "db", args.compression, args.checkpoint
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total_det = sum(r[0] for r in rows)
     total_s = sum(r[1] for r in rows)
@@ -136,6 +141,10 @@ def main() -> None:
     print(f"| all | {total_det:,} | {total_s:.1f} | {total_det / total_s:,.0f} |")
     print(f"(the last tenth includes the final checkpoint: {final_s:.1f} s)")
     print(f"\npeak memory (RSS): {peak:,.0f} MB")
+    print(
+        f"cpu time of the run: {user_s:.1f} s user, {kernel_s:.1f} s kernel (zeroing new "
+        f"pages, copies to and from the page cache)"
+    )
     print(
         f"baseline astropy search_around_sky (association only, same detections): "
         f"{base_det:,} detections in {base_s:.1f} s = {base_det / base_s:,.0f} detections/s"
