@@ -203,6 +203,7 @@ def _write_entry(fh, delta: Delta) -> dict[str, tuple[int, int]]:
 
 
 def _read_entry(data: bytes) -> Delta:
+    """The Delta of an entry written by :func:`_write_entry` (arrays copied: writable)."""
     start = len(MAGIC) + 8
     end = start + int.from_bytes(data[len(MAGIC) : start], "little")
     arrays = {}
@@ -224,6 +225,7 @@ def _decode(frame: bytes, dtype: np.dtype, count: int) -> np.ndarray:
 
 
 def _read_one_frame_entry(data: bytes) -> Delta:
+    """The Delta of an entry of the one-frame format (magic, header, arrays in one frame)."""
     raw = memoryview(zstandard.ZstdDecompressor().decompress(data))
     if bytes(raw[: len(ONE_FRAME_MAGIC)]) != ONE_FRAME_MAGIC:
         raise ValueError("not a dvo log entry")
