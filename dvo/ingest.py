@@ -296,7 +296,8 @@ def replay(db: Database, *, reader: bool = False) -> int:
         loader = _Loader(db, wal, host_partitions(db))
         try:
             for seq, path in entries:
-                loader.apply(wal.read(path), seq)
+                delta, logged = wal.read_located(path)
+                loader.apply(delta, seq, logged)
             loader.checkpoint(final=True)
         finally:
             loader.close()

@@ -137,23 +137,25 @@ class WriteAheadLog:
         os.replace(tmp, final)
         fsync_dir(self.folder)
         self._last = seq
-        measure = [
-            LoggedRows(final, *where[f"measure{k}"], p[2].dtype, len(p[2]))
-            for k, p in enumerate(delta.parts)
-        ]
-        return LogEntry(seq, measure)
+        return LogEntry(seq, _measure_rows(final, delta, where))
 
     def read(self, path: Path) -> Delta:
         """The Delta of one entry."""
+        return self.read_located(path)[0]
+
+    def read_located(self, path: Path) -> tuple[Delta, list[LoggedRows] | None]:
+        """The Delta of one entry and, for entries of the current format, where each of its
+        parts' Measure rows is in the entry (as :meth:`append` returns them)."""
         try:
             if path.name.endswith(OLD_SUFFIX):
-                return _read_npz_entry(path.read_bytes())
+                return _read_npz_entry(path.read_bytes()), None
             data = path.read_bytes()
-            if data.startswith(MAGIC):
-                return _read_entry(data)
-            return _read_one_frame_entry(data)
+            if not data.startswith(MAGIC):
+                return _read_one_frame_entry(data), None
+            delta, where = _read_entry(data)
         except (OSError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{path}: unreadable write-ahead log entry ({exc})") from None
+        return delta, _measure_rows(path, delta, where)
 
     def stage_applied(self, tx: Transaction, seq: int) -> None:
         """Record in ``tx`` that the partitions it writes include every entry up to ``seq``."""
@@ -202,18 +204,28 @@ def _write_entry(fh, delta: Delta) -> dict[str, tuple[int, int]]:
     return where
 
 
-def _read_entry(data: bytes) -> Delta:
-    """The Delta of an entry written by :func:`_write_entry` (arrays copied: writable)."""
+def _measure_rows(path: Path, delta: Delta, where: dict) -> list[LoggedRows]:
+    """The LoggedRows of each part's Measure rows, from :func:`_write_entry`'s locations."""
+    return [
+        LoggedRows(path, *where[f"measure{k}"], measure.dtype, len(measure))
+        for k, (_, _, measure, _) in enumerate(delta.parts)
+    ]
+
+
+def _read_entry(data: bytes) -> tuple[Delta, dict[str, tuple[int, int]]]:
+    """The Delta of an entry written by :func:`_write_entry` (arrays copied: writable) and
+    each array's (offset, size) in it."""
     start = len(MAGIC) + 8
     end = start + int.from_bytes(data[len(MAGIC) : start], "little")
-    arrays = {}
+    arrays, where = {}, {}
     for name, descr, n, size in json.loads(data[start:end]):
         frame = data[end : end + size]
         arrays[name] = _decode(frame, descr_to_dtype(_tuples(descr)), n).copy()  # writable
+        where[name] = (end, size)
         end += size
     if end != len(data):
         raise ValueError(f"{len(data) - end} bytes left over")
-    return _delta(arrays)
+    return _delta(arrays), where
 
 
 def _decode(frame: bytes, dtype: np.dtype, count: int) -> np.ndarray:

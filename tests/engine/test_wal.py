@@ -139,8 +139,9 @@ def test_logged_rows_are_read_back_and_damage_is_reported(tmp_path):
     assert entry.seq == 1 and [r.count for r in entry.measure] == [1000, 0, 250]
     for rows, (_, _, measure, _) in zip(entry.measure, parts, strict=True):
         assert rows.read().tobytes() == measure.tobytes()
-    delta = log.read(log.pending()[0][1])
+    delta, located = log.read_located(log.pending()[0][1])
     assert [p[2].tobytes() for p in delta.parts] == [p[2].tobytes() for p in parts]
+    assert located == entry.measure  # a replay keeps the same locations as the run
     damaged = entry.measure[2]
     with open(damaged.path, "r+b") as fh:
         fh.seek(damaged.offset + damaged.size // 2)
