@@ -15,6 +15,12 @@ from dvo.photometry import calibrated_value
 D2R = np.pi / 180.0
 
 
+@njit(cache=True, inline="always")
+def _position_inputs(m, r):
+    """Row ``r`` of the position columns ``m`` (see :func:`store_positions`)."""
+    return m[0][r], m[1][r], m[2][r], m[3][r], m[4][r], m[5][r], m[6][r], m[7][r]
+
+
 @njit(cache=True)
 def store_positions(
     objs, off, rows, split, a, b, is_dep, sys_err, skip, keep_flag, default_err, out
@@ -53,29 +59,9 @@ def store_positions(
         any_dep = False
         for j in range(s, e):
             r, q = rows[j], j - s
-            if r < split:
-                x[q], y[q], xe, ye, ps, code, flags, t[q] = (
-                    a[0][r],
-                    a[1][r],
-                    a[2][r],
-                    a[3][r],
-                    a[4][r],
-                    a[5][r],
-                    a[6][r],
-                    a[7][r],
-                )
-            else:
-                r -= split
-                x[q], y[q], xe, ye, ps, code, flags, t[q] = (
-                    b[0][r],
-                    b[1][r],
-                    b[2][r],
-                    b[3][r],
-                    b[4][r],
-                    b[5][r],
-                    b[6][r],
-                    b[7][r],
-                )
+            x[q], y[q], xe, ye, ps, code, flags, t[q] = (
+                _position_inputs(a, r) if r < split else _position_inputs(b, r - split)
+            )
             c = 0.005 * (np.float64(xe) + ye) * np.float64(ps)
             if np.isnan(c):
                 c = 0.0
