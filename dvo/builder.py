@@ -98,10 +98,9 @@ class PartitionBuilder:
         self._new_refs: list[np.ndarray] = []  # their AVE_REF
         self._new_lensing: list[np.ndarray] = []
         self._tail_pos = GrowableRows(np.empty(0, _POSITION_DTYPE))  # their POSITION_INPUTS
-        self._tail_prev = GrowableRows(
-            np.empty(0, np.int64)
-        )  # previous tail row of the same object
-        self._tail_last = GrowableRows(np.full(part.nobjects, -1, np.int64))  # per object
+        # per tail row, the previous tail row of the same object; per object, its last one
+        self._tail_prev = GrowableRows(np.empty(0, np.int64))
+        self._tail_last = GrowableRows(np.full(part.nobjects, -1, np.int64))
         self._touched = GrowableRows(np.zeros(part.nobjects, bool))  # magnitudes due at finish
         self._photcodes: Photcodes | None = None
 
@@ -142,12 +141,12 @@ class PartitionBuilder:
         self._tail_last.append(np.full(n_new, -1, np.int64))
         self._touched.append(np.zeros(n_new, bool))
         self.next_objid += n_new
-        refs = new_measure["AVE_REF"].astype(np.int64)
-        touched = self._chain(refs)
+        ave_ref = new_measure["AVE_REF"].copy()
+        touched = self._chain(ave_ref.astype(np.int64))
         if logged is not None and logged.count != len(new_measure):
             raise ValueError("the logged rows are not the rows added")
         self._new.append(new_measure if logged is None else logged)
-        self._new_refs.append(new_measure["AVE_REF"].copy())
+        self._new_refs.append(ave_ref)
         pos = np.empty(len(new_measure), _POSITION_DTYPE)
         for col in POSITION_INPUTS:
             pos[col] = new_measure[col]

@@ -182,7 +182,7 @@ class _Loader:
         ``logged``: where the log holds each part's Measure rows (the builders keep that
         instead of the rows)."""
         parts = delta.parts
-        where = dict(zip((p[0] for p in parts), logged or [None] * len(parts), strict=True))
+        where = dict(zip([p[0] for p in parts], logged, strict=True)) if logged else {}
         if self.hosts is not None:
             on_hosts = [p for p in parts if p[0] in self.hosts]
             if on_hosts:
@@ -191,7 +191,7 @@ class _Loader:
         for index, average, measure, lensing in parts:
             if index not in self.dirty:
                 self.dirty[index] = PartitionBuilder(self.cache.get(index))
-            self.dirty[index].add(average, measure, lensing, self.db.photcodes, where[index])
+            self.dirty[index].add(average, measure, lensing, self.db.photcodes, where.get(index))
         self._images.append(delta.images)
         ids = delta.images["EXP_ID"]
         self._exposures.update(ids[ids >= 0].tolist())
