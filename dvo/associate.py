@@ -64,10 +64,9 @@ class Matcher:
     @staticmethod
     def validate(ra: np.ndarray, dec: np.ndarray) -> None:
         """Raise DvoError unless positions are finite degrees with |dec| <= 90."""
-        if not (np.isfinite(ra).all() and np.isfinite(dec).all()):
-            raise DvoError("positions must be finite")
-        if (np.abs(dec) > 90).any():
-            raise DvoError("declinations must lie in [-90, 90]")
+        _refuse(
+            not (np.isfinite(ra).all() and np.isfinite(dec).all()), bool((np.abs(dec) > 90).any())
+        )
 
     def match(
         self, ra: np.ndarray, dec: np.ndarray, obj_ra: np.ndarray, obj_dec: np.ndarray
@@ -93,7 +92,7 @@ class Matcher:
         found = idx >= 0
         out = np.where(found, order[np.maximum(idx, 0)], -1)
         sep = np.full(len(ra), np.inf)
-        sep[found] = np.degrees(2 * np.arcsin(np.sqrt(hav[found]))) * 3600.0
+        sep[found] = _arcsec(hav[found])
         return out, sep
 
     def match_partitions(
@@ -113,10 +112,7 @@ class Matcher:
 
     def _match_prepared(self, q: _Queries, parts, boxes, keys):
         ra, dec, stats = q.ra, q.dec, q.stats
-        if stats[0]:
-            raise DvoError("positions must be finite")
-        if stats[1]:
-            raise DvoError("declinations must lie in [-90, 90]")
+        _refuse(bool(stats[0]), bool(stats[1]))
         height = self.radius / 3600.0
         keys = [id(p) for p in parts] if keys is None else [int(k) for k in keys]
         for k in [k for k, g in self._grids.items() if g.ref() is None]:
@@ -124,10 +120,7 @@ class Matcher:
         grids, bad = [], [False, False]
         for key, part, box in zip(keys, parts, boxes, strict=True):
             grids.append(self._grid(key, part, box, height, bad))
-        if bad[0]:
-            raise DvoError("positions must be finite")
-        if bad[1]:
-            raise DvoError("declinations must lie in [-90, 90]")
+        _refuse(*bad)
         n = len(ra)
         best_p = np.full(n, -1, np.int64)
         best_row = np.full(n, -1, np.int64)
@@ -146,7 +139,7 @@ class Matcher:
                     best_row, best_ra, best_dec,
                 )  # fmt: skip
         found = best_p >= 0
-        sep[found] = np.degrees(2 * np.arcsin(np.sqrt(hav[found]))) * 3600.0
+        sep[found] = _arcsec(hav[found])
         return best_p, best_row, sep
 
     def note_changes(self, keys, parts: list, rows: list) -> None:
@@ -187,6 +180,19 @@ class Matcher:
         ok = c > 2 * s
         reach[ok] = 2 * np.degrees(np.arcsin(s / c[ok])) * (1 + 1e-6) + 1e-9
         return reach, dec_reach
+
+
+def _refuse(nonfinite: bool, outside: bool) -> None:
+    """DvoError for positions that are not finite, or declinations outside [-90, 90]."""
+    if nonfinite:
+        raise DvoError("positions must be finite")
+    if outside:
+        raise DvoError("declinations must lie in [-90, 90]")
+
+
+def _arcsec(hav: np.ndarray) -> np.ndarray:
+    """Separations (arcsec) from haversines of the angular distance."""
+    return np.degrees(2 * np.arcsin(np.sqrt(hav))) * 3600.0
 
 
 class _Queries:
