@@ -20,20 +20,19 @@ from numba import njit
 D2R = np.pi / 180.0
 
 
-@njit(cache=True)
-def _hav(ra1, dec1, ra2, dec2):
-    """Haversine of the angular distance (monotonic in distance), inputs in radians."""
-    s1 = np.sin(0.5 * (dec2 - dec1))
-    s2 = np.sin(0.5 * (ra2 - ra1))
-    return s1 * s1 + np.cos(dec1) * np.cos(dec2) * s2 * s2
-
-
 @njit(cache=True, inline="always")
 def _hav_c(ra1, dec1, ra2, dec2, cos1, cos2):
-    """:func:`_hav` with ``np.cos(dec1)``, ``np.cos(dec2)`` given (the same numbers)."""
+    """Haversine of the angular distance with ``cos1``, ``cos2`` = cos(dec1), cos(dec2)
+    given (kept per object by the grids)."""
     s1 = np.sin(0.5 * (dec2 - dec1))
     s2 = np.sin(0.5 * (ra2 - ra1))
     return s1 * s1 + cos1 * cos2 * s2 * s2
+
+
+@njit(cache=True)
+def _hav(ra1, dec1, ra2, dec2):
+    """Haversine of the angular distance (monotonic in distance), inputs in radians."""
+    return _hav_c(ra1, dec1, ra2, dec2, np.cos(dec1), np.cos(dec2))
 
 
 @njit(cache=True)
@@ -363,8 +362,7 @@ def _wins(h, bh, bp, row, ora, odec, part, brow, bra, bdec, qra, qdec, height, r
     if odec < box[0] or odec > box[1]:
         return False
     if box[2] != 0.0:  # _near_box's RA test, (ora - ref + 180) % 360 - 180 as numpy has it
-        t = ora - box[3] + 180.0
-        orel = (t - 180.0) if 0.0 <= t < 360.0 else (t % 360.0 - 180.0)
+        orel = _mod360(ora - box[3] + 180.0) - 180.0
         if orel < box[4] or orel > box[5]:
             return False
     # closer than 0.999 radius in Dec and in RA, the zone and window tests pass (window 0),
@@ -455,8 +453,7 @@ def prepare_queries(ra, dec, ra_out, dec_out, stats):
     dmin, dmax, lo, hi = np.inf, -np.inf, np.inf, -np.inf
     ref = 0.0
     for k in range(n):
-        a = ra[k]
-        a = (a + 0.0) if 0.0 <= a < 360.0 else a % 360.0
+        a = _mod360(ra[k])
         ra_out[k] = a
         d = dec[k]
         dec_out[k] = d
@@ -469,8 +466,7 @@ def prepare_queries(ra, dec, ra_out, dec_out, stats):
             ref = a
         dmin = min(dmin, d)
         dmax = max(dmax, d)
-        t = a - ref + 180.0
-        rel = (t - 180.0) if 0.0 <= t < 360.0 else (t % 360.0 - 180.0)
+        rel = _mod360(a - ref + 180.0) - 180.0
         lo = min(lo, rel)
         hi = max(hi, rel)
     stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = bad_f, bad_d, dmin, dmax, lo, hi
