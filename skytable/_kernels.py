@@ -97,7 +97,8 @@ def lookup_tree(ra, dec, t, stop, out):
 
 @njit(cache=True, inline="always")
 def _margin(ra, dec, r0, r1, d0, d1):
-    """Lower bound (deg) of the distance from a point to the edge of its box (r0..d1)."""
+    """Lower bound (deg) of the distance from a point to the edge of its box (r0..d1).
+    Edges at the poles and the RA seam of full rings are not edges and are ignored."""
     deg = 180.0 / math.pi
     m = np.inf
     if d0 > -90.0:
@@ -113,19 +114,9 @@ def _margin(ra, dec, r0, r1, d0, d1):
 
 
 @njit(cache=True)
-def box_margin(ra, dec, rows, r_min, r_max, d_min, d_max, out):
-    """Lower bound (deg) of the distance from each point to the edge of its own box.
-
-    Edges at the poles and the RA seam of full rings are not edges and are ignored.
-    """
-    for k in range(ra.shape[0]):
-        c = rows[k]
-        out[k] = _margin(ra[k], dec[k], r_min[c], r_max[c], d_min[c], d_max[c])
-
-
-@njit(cache=True)
 def near_edge(ra, dec, rows, r_min, r_max, d_min, d_max, radius, out):
-    """``out[k]``: whether :func:`box_margin` of point k is at most ``radius[k]``.
+    """``out[k]``: whether the :func:`_margin` of point k in its box ``rows[k]`` is at most
+    ``radius[k]``.
 
     Points of a run in the same box with the same radius share an inner box, two radii in
     from the edges, whose points are answered False without trigonometry (their margin is
