@@ -215,10 +215,9 @@ def _measure_rows(path: Path, delta: Delta, where: dict) -> list[LoggedRows]:
 def _read_entry(data: bytes) -> tuple[Delta, dict[str, tuple[int, int]]]:
     """The Delta of an entry written by :func:`_write_entry` (arrays copied: writable) and
     each array's (offset, size) in it."""
-    start = len(MAGIC) + 8
-    end = start + int.from_bytes(data[len(MAGIC) : start], "little")
+    header, end = _header(data, MAGIC)
     arrays, where = {}, {}
-    for name, descr, n, size in json.loads(data[start:end]):
+    for name, descr, n, size in header:
         frame = data[end : end + size]
         arrays[name] = _decode(frame, descr_to_dtype(_tuples(descr)), n).copy()  # writable
         where[name] = (end, size)
@@ -226,6 +225,15 @@ def _read_entry(data: bytes) -> tuple[Delta, dict[str, tuple[int, int]]]:
     if end != len(data):
         raise ValueError(f"{len(data) - end} bytes left over")
     return _delta(arrays), where
+
+
+def _header(buf, magic: bytes) -> tuple[list, int]:
+    """An entry's JSON header (after ``magic`` and its 8-byte length) and where it ends."""
+    if bytes(buf[: len(magic)]) != magic:
+        raise ValueError("not a dvo log entry")
+    start = len(magic) + 8
+    end = start + int.from_bytes(buf[len(magic) : start], "little")
+    return json.loads(bytes(buf[start:end])), end
 
 
 def _decode(frame: bytes, dtype: np.dtype, count: int) -> np.ndarray:
@@ -239,12 +247,9 @@ def _decode(frame: bytes, dtype: np.dtype, count: int) -> np.ndarray:
 def _read_one_frame_entry(data: bytes) -> Delta:
     """The Delta of an entry of the one-frame format (magic, header, arrays in one frame)."""
     raw = memoryview(zstandard.ZstdDecompressor().decompress(data))
-    if bytes(raw[: len(ONE_FRAME_MAGIC)]) != ONE_FRAME_MAGIC:
-        raise ValueError("not a dvo log entry")
-    start = len(ONE_FRAME_MAGIC) + 8
-    end = start + int.from_bytes(raw[len(ONE_FRAME_MAGIC) : start], "little")
+    header, end = _header(raw, ONE_FRAME_MAGIC)
     arrays = {}
-    for name, descr, n in json.loads(bytes(raw[start:end])):
+    for name, descr, n in header:
         dtype = descr_to_dtype(_tuples(descr))
         arrays[name] = np.frombuffer(raw, dtype, count=n, offset=end).copy()
         end += n * dtype.itemsize
