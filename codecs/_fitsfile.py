@@ -203,8 +203,8 @@ def hdu_header(cards: list[Card], unit, *, checksum: bool) -> bytes:
 
 def hdu_bytes(cards: list[Card], data: bytes | bytearray, *, checksum: bool) -> bytes:
     """Header + padded data unit, with CHECKSUM/DATASUM cards if ``checksum``."""
-    data = bytes(data) + b"\0" * (padded(len(data)) - len(data))
-    return hdu_header(cards, data, checksum=checksum) + data
+    unit = data_unit([data])
+    return hdu_header(cards, unit, checksum=checksum) + unit.tobytes()
 
 
 def verify_hdu(fd: int, hdu: HDU, path: str) -> None:
