@@ -140,8 +140,9 @@ def _grow_box(obox, ra, dec, ref):
 
 
 @njit(cache=True, inline="always")
-def _mod360(a):
-    """``a % 360.0`` as numpy computes it (+0.0 for -0.0)."""
+def mod360(a):
+    """``a % 360.0`` as numpy computes it (+0.0 for -0.0), without the float remainder
+    (numba's costs a call to fmod) where ``a`` is already in [0, 360)."""
     return (a + 0.0) if 0.0 <= a < 360.0 else a % 360.0
 
 
@@ -149,7 +150,7 @@ def _mod360(a):
 def _set_row(j, ra_col, dec_col, i, ra, dec, cdec, bad):
     """Row ``i`` of the partition's RA/DEC columns into row ``j`` (RA modulo 360, and the
     cosine of Dec the haversine takes); ``bad`` flags what Matcher.validate rejects."""
-    a = _mod360(ra_col[i])
+    a = mod360(ra_col[i])
     d = dec_col[i]
     ra[j] = a
     dec[j] = d
@@ -362,7 +363,7 @@ def _wins(h, bh, bp, row, ora, odec, part, brow, bra, bdec, qra, qdec, height, r
     if odec < box[0] or odec > box[1]:
         return False
     if box[2] != 0.0:  # _near_box's RA test, (ora - ref + 180) % 360 - 180 as numpy has it
-        orel = _mod360(ora - box[3] + 180.0) - 180.0
+        orel = mod360(ora - box[3] + 180.0) - 180.0
         if orel < box[4] or orel > box[5]:
             return False
     # closer than 0.999 radius in Dec and in RA, the zone and window tests pass (window 0),
@@ -453,7 +454,7 @@ def prepare_queries(ra, dec, ra_out, dec_out, stats):
     dmin, dmax, lo, hi = np.inf, -np.inf, np.inf, -np.inf
     ref = 0.0
     for k in range(n):
-        a = _mod360(ra[k])
+        a = mod360(ra[k])
         ra_out[k] = a
         d = dec[k]
         dec_out[k] = d
@@ -466,7 +467,7 @@ def prepare_queries(ra, dec, ra_out, dec_out, stats):
             ref = a
         dmin = min(dmin, d)
         dmax = max(dmax, d)
-        rel = _mod360(a - ref + 180.0) - 180.0
+        rel = mod360(a - ref + 180.0) - 180.0
         lo = min(lo, rel)
         hi = max(hi, rel)
     stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = bad_f, bad_d, dmin, dmax, lo, hi

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dvo._assoc_kernels import mod360
 from dvo.photometry import calibrated_value
 
 D2R = np.pi / 180.0
@@ -87,7 +88,7 @@ def store_positions(
         for q in range(e - s):
             if use[q]:
                 w = 1.0 / (sig[q] * sig[q])
-                dx = ((x[q] - ra0 + 180.0) % 360.0 - 180.0) * cosd
+                dx = (mod360(x[q] - ra0 + 180.0) - 180.0) * cosd
                 sw += w
                 sx += w * dx
                 sy += w * (y[q] - dec0)
@@ -100,11 +101,11 @@ def store_positions(
         for q in range(e - s):
             if use[q]:
                 w = 1.0 / (sig[q] * sig[q])
-                dx = ((x[q] - ra0 + 180.0) % 360.0 - 180.0) * cosd - mx
+                dx = (mod360(x[q] - ra0 + 180.0) - 180.0) * cosd - mx
                 dy = y[q] - dec0 - my
                 chi += w * (dx * dx + dy * dy) * 3600.0 * 3600.0
         o_dec[o] = dec0 + my
-        o_ra[o] = (ra0 + mx / cosd) % 360.0 if cosd > 1e-12 else ra0
+        o_ra[o] = mod360(ra0 + mx / cosd) if cosd > 1e-12 else ra0
         err = 1.0 / np.sqrt(sw)
         o_rerr[o] = err
         o_derr[o] = err
