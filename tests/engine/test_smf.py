@@ -230,6 +230,7 @@ def test_truncated_anywhere(smf, tmp_path, photcodes):
     for cut in cuts:
         bad = tmp_path / f"cut{cut}.smf"
         bad.write_bytes(data[:cut])
+        read_smf(smf, photcodes)  # the reused read buffer now holds the whole file after the cut
         _rejected(bad, photcodes, "unreadable FITS")
     bad = tmp_path / "no_psf.smf"  # ends after a chip header: that chip has no table
     bad.write_bytes(data[: hdus[2][0]])
