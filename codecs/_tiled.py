@@ -7,11 +7,11 @@ the descriptors only, so any heap order (and ``1PB`` descriptors) is accepted.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from zlib_ng import zlib_ng
 
 from dvo.errors import CodecError
 
@@ -322,7 +322,7 @@ def _decode_one_vla(
         return vla_values(elem, data, nelem)
     try:
         values = codec.decode(data, dtype=elem.storage_dtype, count=count)
-    except (DecodeError, zlib.error) as exc:
+    except (DecodeError, zlib_ng.error) as exc:
         raise CodecError(f"variable-length array: {exc}", **ctx) from exc
     be = values.astype(elem.storage_dtype.newbyteorder(">")).tobytes()
     return vla_values(elem, be, nelem)

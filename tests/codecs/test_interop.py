@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import fitsio
 import numpy as np
 import pytest
@@ -98,7 +100,10 @@ def test_our_encoders_give_cfitsio_bytes(helpers, sample, column, algo):
     want, col = _heap_block(fz, column, 0)
     rows = table_info(fz).tile_rows
     values = read_table(fz, columns=[column], rows=(0, rows))[column]
-    assert ALGORITHMS[algo]().encode(user_to_storage(col, values).reshape(-1)) == want
+    ours = ALGORITHMS[algo]().encode(user_to_storage(col, values).reshape(-1))
+    if algo.startswith("GZIP"):  # zlib-ng deflates other bytes than cfitsio's zlib: both
+        ours, want = zlib.decompress(ours, 31), zlib.decompress(want, 31)  # gzip streams
+    assert ours == want
 
 
 @pytest.mark.parametrize("seed", range(4))
