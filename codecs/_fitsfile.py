@@ -144,15 +144,9 @@ def pread_exact(fd: int, n: int, offset: int, ctx: dict) -> bytes:
     data = os.pread(fd, n, offset)
     if len(data) == n:
         return data
-    more = bytearray(data)
-    while len(more) < n:
-        got = os.pread(fd, n - len(more), offset + len(more))
-        if not got:
-            raise CodecError(
-                f"file truncated: wanted {n} bytes at {offset}, got {len(more)}", **ctx
-            )
-        more += got
-    return bytes(more)
+    rest = np.empty(n - len(data), np.uint8)
+    pread_into(fd, rest, offset + len(data), ctx)
+    return data + rest.tobytes()
 
 
 def pread_into(fd: int, buf: np.ndarray, offset: int, ctx: dict) -> None:
