@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from dvo.database import Database
 from dvo.errors import DvoError, HostError, IngestError
 from dvo.ingest_edit import remove_images
 from dvo.partition import Partition, write_partition
+from dvo.readahead import ReadAhead
 from dvo.schema import IMAGE
 from dvo.smf import IngestBatch, read_smf
 from dvo.stats import merge_stats, partition_stats
@@ -305,16 +306,24 @@ def replay(db: Database, *, reader: bool = False) -> int:
     return len(entries)
 
 
-def read_input(path: str | Path, db: Database, photcode: str | None) -> IngestBatch:
-    """Read one input file: smf, or a plain catalogue under a REF photcode."""
+def read_input(
+    path: str | Path, db: Database, photcode: str | None, files: ReadAhead | None = None
+) -> IngestBatch:
+    """Read one input file: smf (through ``files``), or a plain catalogue under a REF
+    photcode."""
     path = Path(path)
     if not path.is_file():
         raise IngestError("no such file", file=str(path))
-    if path.name.lower().endswith(CATALOG_SUFFIXES) and not _is_smf(path):
+    if _is_catalog(path):
         if photcode is None:
             raise IngestError("a plain catalogue needs --photcode (a REF photcode)", file=str(path))
         return read_catalog(path, db.photcodes, photcode)
-    return read_smf(path, db.photcodes)
+    return read_smf(path, db.photcodes, files)
+
+
+def _is_catalog(path: Path) -> bool:
+    """Whether ``path`` is read as a plain catalogue (else as an smf)."""
+    return path.name.lower().endswith(CATALOG_SUFFIXES) and not _is_smf(path)
 
 
 def _is_smf(path: Path) -> bool:
@@ -357,10 +366,11 @@ def addstar(
         from dvo.ingest_remote import host_partitions
 
         loader = _Loader(db, WriteAheadLog(db.catdir), host_partitions(db))
+        files = ReadAhead()
         try:
-            for path in paths:
+            for path, upcoming in _with_next(paths):
                 report.files += 1
-                _load_file(loader, path, photcode, matcher, replace, report)
+                _load_file(loader, path, photcode, matcher, replace, report, files, upcoming)
                 if (checkpoint is not None and loader.files >= checkpoint) or (
                     loader.pending_bytes > MAX_PENDING_BYTES
                 ):
@@ -369,16 +379,35 @@ def addstar(
                     progress(report)
             loader.checkpoint(final=True)
         finally:
+            files.close()
             loader.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _load_file(loader: _Loader, path, photcode, matcher, replace, report) -> None:
-    """Read, associate and log one file, then apply it; a bad file changes nothing."""
+def _with_next(items: Iterable) -> Iterator[tuple]:
+    """(item, the item after it or None), lazily."""
+    it = iter(items)
+    current = next(it, _END)
+    while current is not _END:
+        upcoming = next(it, _END)
+        yield current, None if upcoming is _END else upcoming
+        current = upcoming
+
+
+_END = object()
+
+
+def _load_file(
+    loader: _Loader, path, photcode, matcher, replace, report, files=None, upcoming=None
+) -> None:
+    """Read, associate and log one file, then apply it; a bad file changes nothing. The
+    ``upcoming`` file (an smf) is read ahead meanwhile."""
     db = loader.db
     try:
-        batch = read_input(path, db, photcode)
+        batch = read_input(path, db, photcode, files)
+        if files is not None and upcoming is not None and not _is_catalog(Path(upcoming)):
+            files.prefetch(upcoming)
         old = loader.loaded(batch)
         if old is not None and not replace:
             report.skipped.append(batch.source)

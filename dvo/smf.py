@@ -14,7 +14,7 @@ time so that the rows being filled stay in cache.
 
 from __future__ import annotations
 
-import os
+import mmap
 import re
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from dvo.codecs import data_size
 from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes
 from dvo.photometry import stored_mag
+from dvo.readahead import ReadAhead
 from dvo.schema import IMAGE, LENSING, MEASURE, Schema
 from dvo.skytable import angular_distance
 from dvo.times import mjd_to_time
@@ -104,11 +105,12 @@ class IngestBatch:
         return len(self.measure)
 
 
-def read_smf(path: str | Path, photcodes: Photcodes) -> IngestBatch:
-    """Read one smf file; raises IngestError naming the file and the problem."""
+def read_smf(path: str | Path, photcodes: Photcodes, files: ReadAhead | None = None) -> IngestBatch:
+    """Read one smf file (through ``files``, which may have read it ahead already); raises
+    IngestError naming the file and the problem."""
     path = Path(path)
     try:
-        buf, size = _read_file(path)
+        buf, size = (files or _files()).read(path)
         hdus = _hdus(buf, size)
         names = [h.name for h in hdus]
         first: dict[str, _Hdu] = {}
@@ -124,28 +126,16 @@ def read_smf(path: str | Path, photcodes: Photcodes) -> IngestBatch:
         raise IngestError(f"unreadable FITS ({_one_line(exc)})", file=str(path)) from None
 
 
-_scratch = threading.local()
+_local = threading.local()
 
 
-def _read_file(path: Path) -> tuple[bytearray, int]:
-    """The file's bytes, in a buffer reused from file to file (per thread), and their number.
-
-    The buffer may be longer than the file: only its first ``size`` bytes are the file's.
-    A fresh 20-25 MB buffer per exposure costs more in page faults than reading it does.
-    """
-    with open(path, "rb", buffering=0) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        buf = getattr(_scratch, "buf", None)
-        if buf is None or len(buf) < size:
-            buf = _scratch.buf = bytearray(size + size // 8)
-        view, got = memoryview(buf), 0
-        while got < size:  # a file that shrinks meanwhile reads as truncated
-            n = fh.readinto(view[got:size])
-            if not n:
-                break
-            got += n
-        view.release()
-    return buf, got
+def _files() -> ReadAhead:
+    """This thread's reader: its buffers are reused from file to file (a fresh 20-200 MB
+    buffer per exposure costs more in page faults than reading it does)."""
+    files = getattr(_local, "files", None)
+    if files is None:
+        files = _local.files = ReadAhead()
+    return files
 
 
 def _one_line(exc: Exception) -> str:
@@ -230,10 +220,10 @@ class _Hdu:
     data_start: int
 
 
-def _hdus(buf: bytes | bytearray, size: int) -> list[_Hdu]:
+def _hdus(buf: bytes | mmap.mmap, size: int) -> list[_Hdu]:
     """Every HDU of the file in ``buf[:size]``, in order; _FitsError if it is not well-formed
     FITS."""
-    if size < 9 or not buf.startswith(b"SIMPLE  ="):
+    if size < 9 or buf[:9] != b"SIMPLE  =":
         raise _FitsError("not a FITS file: it does not start with SIMPLE")
     offset, out = 0, []
     while offset < size:
@@ -257,7 +247,7 @@ def _hdus(buf: bytes | bytearray, size: int) -> list[_Hdu]:
     return out
 
 
-def _parse_header(buf: bytes | bytearray, size: int, start: int, index: int) -> tuple[_Header, int]:
+def _parse_header(buf: bytes | mmap.mmap, size: int, start: int, index: int) -> tuple[_Header, int]:
     """The header at ``start`` and the offset of its data unit (``buf[:size]`` is the file)."""
     end = buf.find(_END, start, size)
     while end >= 0 and (end - start) % CARD:

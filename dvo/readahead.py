@@ -1,0 +1,169 @@
+"""Input files read whole into reused buffers, the next one while this one is processed.
+
+addstar reads each exposure once, whole (~30-200 MB), then turns it into rows. Read through
+the page cache, each file costs the kernel fresh cache pages and a copy into the process.
+:class:`ReadAhead` reads with ``O_DIRECT`` where the filesystem allows it (the disk writes
+straight into a buffer the process reuses; nothing is copied, no cache page is taken), and
+reads the next file on a background thread while the current one is parsed, associated and
+logged, so the disk's time is not waited for either: the thread spends it waiting, not
+computing. In bench/addstar.py (100 exposures, 3.4 GB) reading and parsing took 10.6 s
+with the files not cached and 6.0 s cached; with this, 5.2 s and 4.8 s. Where ``O_DIRECT``
+is refused (tmpfs, other systems) the file is read the ordinary way into the same buffer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+
+__all__ = ["ReadAhead"]
+
+ALIGN = 4096  # O_DIRECT: buffer address, file offset and length are multiples of this
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+class ReadAhead:
+    """Reads whole files into two reused page-aligned buffers.
+
+    :meth:`read` gives a file's bytes as ``(buffer, size)``: the first ``size`` bytes of the
+    buffer are the file's (the buffer may be longer). They stay valid until the next
+    :meth:`read`. :meth:`prefetch` starts reading a file in the background, into the other
+    buffer; a :meth:`read` of that file then takes it. A file changed since its prefetch is
+    read again. Use as a context manager (or :meth:`close`) to stop the thread.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.bin")
+    >>> with open(path, "wb") as fh:
+    ...     _ = fh.write(b"SIMPLE  =" * 1000)
+    >>> with ReadAhead() as files:
+    ...     files.prefetch(path)
+    ...     buf, size = files.read(path)
+    ...     size, buf[:9]
+    (9000, b'SIMPLE  =')
+    """
+
+    def __init__(self) -> None:
+        self._buffers: list[mmap.mmap | None] = [None, None]
+        self._last = 0  # the buffer the last read returned
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[str, tuple, int, Future] | None = None  # path, stat, slot, read
+
+    def read(self, path: str | os.PathLike) -> tuple[mmap.mmap, int]:
+        """The bytes of ``path`` (OSError as ``open`` and ``read`` raise it)."""
+        name = os.fspath(path)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            got = _result(pending[3])  # its buffer is free only once the thread is done
+            if got is not None and pending[0] == name and _identity(name) == pending[1]:
+                self._last = pending[2]
+                return self._buffers[pending[2]], got
+        got = self._read(name, self._last)
+        return self._buffers[self._last], got
+
+    def prefetch(self, path: str | os.PathLike) -> None:
+        """Start reading ``path`` in the background (a missing or unreadable file is left
+        for :meth:`read` to report)."""
+        name = os.fspath(path)
+        if self._pending is not None:
+            _result(self._pending[3])
+        stat = _identity(name)
+        if stat is None:
+            self._pending = None
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="dvo-readahead")
+        slot = 1 - self._last
+        self._pending = (name, stat, slot, self._pool.submit(self._read, name, slot))
+
+    def close(self) -> None:
+        """Wait for a background read, and stop the thread."""
+        if self._pending is not None:
+            _result(self._pending[3])
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read(self, name: str, slot: int) -> int:
+        """Read file ``name`` into buffer ``slot``; the number of bytes read (fewer than
+        its size only if it shrank meanwhile)."""
+        direct = bool(_O_DIRECT)
+        try:
+            fd = os.open(name, os.O_RDONLY | _O_DIRECT)
+        except OSError:
+            if not direct:
+                raise
+            direct, fd = False, os.open(name, os.O_RDONLY)  # O_DIRECT refused here
+        try:
+            size = os.fstat(fd).st_size
+            buf = self._buffer(slot, size)
+            with memoryview(buf) as view:
+                got = _read_direct(fd, view, size) if direct else 0
+                if got < size:  # ordinary reads from where O_DIRECT stopped (or from 0)
+                    if direct:
+                        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+                    got = _read_plain(fd, view, got, size)
+            return got
+        finally:
+            os.close(fd)
+
+    def _buffer(self, slot: int, size: int) -> mmap.mmap:
+        need = -(-size // ALIGN) * ALIGN
+        buf = self._buffers[slot]
+        if buf is None or len(buf) < need:
+            buf = self._buffers[slot] = mmap.mmap(-1, max(need + need // 8, ALIGN))
+        return buf
+
+
+def _result(future: Future) -> int | None:
+    """The bytes a background read got, or None if it failed."""
+    try:
+        return future.result()
+    except OSError:
+        return None
+
+
+def _identity(name: str) -> tuple | None:
+    """What says a file is still the one a prefetch read (None: no such file)."""
+    try:
+        st = os.stat(name)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_direct(fd: int, view: memoryview, size: int) -> int:
+    """O_DIRECT reads of whole aligned blocks into ``view`` until ``size`` bytes are in or a
+    read comes back short of its block (the end of the file, or a filesystem that gives
+    less): the bytes read, at most ``size``."""
+    end = -(-size // ALIGN) * ALIGN
+    got = 0
+    try:
+        while got < size:
+            n = os.preadv(fd, [view[got:end]], got)
+            got += n
+            if n <= 0 or got % ALIGN:
+                break
+    except OSError:
+        pass  # EINVAL and the like: what is read stays, the rest is read the ordinary way
+    return min(got, size)
+
+
+def _read_plain(fd: int, view: memoryview, got: int, size: int) -> int:
+    """Ordinary reads of bytes ``got:size`` into ``view``; the bytes now in it."""
+    while got < size:  # a file that shrinks meanwhile reads as truncated
+        n = os.preadv(fd, [view[got:size]], got)
+        if not n:
+            break
+        got += n
+    return got
