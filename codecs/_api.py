@@ -17,6 +17,7 @@ from ._codecs import ALGORITHMS
 from ._columns import (
     Column,
     ColumnFormatError,
+    Field,
     column_for_array,
     field_of,
     user_columns,
@@ -135,7 +136,8 @@ def _table_hdu_parts(data, cols, arrays, cards, compression, tile_rows, checksum
         for c, a in zip(cols, arrays, strict=True)
     ]
     nrows = len(arrays[0]) if arrays else 0
-    desc, blocks = encode_tiles(storage, nrows, algorithms, tile_rows)
+    rows = np.asarray(data) if any(isinstance(s, Field) for s in storage) else None
+    desc, blocks = encode_tiles(storage, nrows, algorithms, tile_rows, rows)
     maxlens = desc[:, :, 0].max(axis=0).tolist() if len(desc) else [0] * len(cols)
     zcards = compressed_cards(
         cards,

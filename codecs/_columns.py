@@ -260,11 +260,13 @@ class Field:
 
     ``values`` is the field viewed as native unsigned integers of the storage width (1-D,
     strided, maybe unaligned), or for an A column the (nrows, width) bytes; ``flip`` is
-    the sign bit XORed into the values of a TZERO-offset unsigned column (else 0).
+    the sign bit XORed into the values of a TZERO-offset unsigned column (else 0);
+    ``offset`` the field's byte offset in its record (-1: unknown).
     """
 
     values: np.ndarray
     flip: int
+    offset: int = -1
 
     def storage(self, start: int, stop: int) -> np.ndarray:
         """Flat native storage elements of rows [start, stop) (codecs without a fast path)."""
@@ -283,8 +285,8 @@ def field_of(col: Column, data, name: str) -> Field | None:
     if dt.subdtype is not None or not (dt.isnative or dt.itemsize == 1) or col.scaled:
         return None
     if col.code == "A" and dt.kind == "S" and dt.itemsize == col.count:
-        return Field(data[name][:, np.newaxis].view(np.uint8), 0)
+        return Field(data[name][:, np.newaxis].view(np.uint8), 0)  # (not checked: offset -1)
     if col.code not in "BIJKED" or col.repeat != 1 or dt.itemsize != col.storage_dtype.itemsize:
         return None
     flip = _SIGN_BIT[col.code] if col.unsigned else 0
-    return Field(data[name].view(f"u{dt.itemsize}"), flip)
+    return Field(data[name].view(f"u{dt.itemsize}"), flip, data.dtype.fields[name][1])

@@ -37,17 +37,22 @@ def _pool_map(func, items: list) -> Iterator:
 _CONSTANT_BLOCKS: dict[tuple, bytes] = {}
 
 
-def _encode_field(codec, key: tuple, field: Field, start: int, stop: int) -> bytes:
+def _encode_field(
+    codec, key: tuple, field: Field, start: int, stop: int, constant: bool | None = None
+) -> bytes:
     """``codec.encode_field``, except that a tile whose column holds one value throughout is
     compressed once per codec, value and length, and its block reused (the same bytes: the
     codecs are deterministic). Wide tables hold many such columns: SecFilt's stack and warp
-    columns, which addstar never fills, are half its bytes."""
+    columns, which addstar never fills, are half its bytes. ``constant`` says whether the
+    tile's column is constant when the caller knows (else it is checked here)."""
     values = field.values
     if values.ndim != 1 or stop - start < 2 or not isinstance(codec, (_Shuffled, Rice1)):
         return codec.encode_field(field, start, stop)  # (these codecs have numba loaded)
-    from . import _kernels
+    if constant is None:
+        from . import _kernels
 
-    if not _kernels.all_equal(values[start:stop]):
+        constant = _kernels.all_equal(values[start:stop])
+    if not constant:
         return codec.encode_field(field, start, stop)
     k = (key, values.dtype.str, field.flip, int(values[start]), stop - start)
     block = _CONSTANT_BLOCKS.get(k)
@@ -59,11 +64,49 @@ def _encode_field(codec, key: tuple, field: Field, start: int, stop: int) -> byt
     return block
 
 
+class _ConstantColumns:
+    """Which Field columns of a tile are constant, for all of them in one pass over the
+    tile's records (:func:`_kernels.constant_fields`) rather than one strided pass per
+    column: the columns :func:`_encode_field` would check, of a contiguous table."""
+
+    def __init__(self, rows: np.ndarray | None, fields: list, codecs: list) -> None:
+        self.columns = [
+            i
+            for i, (f, c) in enumerate(zip(fields, codecs, strict=True))
+            if f is not None
+            and f.values.ndim == 1
+            and f.offset >= 0
+            and isinstance(c, (_Shuffled, Rice1))
+        ]
+        self.words = None
+        if rows is None or not self.columns or rows.ndim != 1 or not rows.flags.c_contiguous:
+            return
+        size = rows.dtype.itemsize
+        word = next(w for w in (8, 4, 2, 1) if size % w == 0)
+        self.words = rows.view(f"u{word}").reshape(len(rows), size // word)
+        self.offsets = np.array([fields[i].offset for i in self.columns], np.int64)
+        self.sizes = np.array([fields[i].values.itemsize for i in self.columns], np.int64)
+
+    def of_tile(self, ncols: int, start: int, stop: int) -> list:
+        """Per column: True/False for the checked ones, None for the others."""
+        flags: list = [None] * ncols
+        if self.words is None or stop - start < 2:
+            return flags
+        from . import _kernels
+
+        out = np.empty(len(self.columns), np.bool_)
+        _kernels.constant_fields(self.words[start:stop], self.offsets, self.sizes, out)
+        for i, constant in zip(self.columns, out.tolist(), strict=True):
+            flags[i] = constant
+        return flags
+
+
 def encode_tiles(
     storage: list[Callable[[slice], np.ndarray] | Field],
     nrows: int,
     algorithms: list[str],
     tile_rows: int,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[bytes]]:
     """Compress each column of each tile; return (descriptors (ntiles, ncols, 2), blocks).
 
@@ -71,18 +114,23 @@ def encode_tiles(
     the codec takes the tile's values out, byte-swaps and shuffles them in one pass), or a
     function giving its storage values of a slice of rows. Columns are converted tile by
     tile: a tile of a structured array stays in cache while its columns are taken out,
-    where whole-column conversion streams the table from memory once per column.
+    where whole-column conversion streams the table from memory once per column. ``rows``
+    is the structured array the Fields are columns of, if any.
     """
     ntiles = -(-nrows // tile_rows)
     codecs = [ALGORITHMS[a]() for a in algorithms]
     fields = [s if isinstance(s, Field) else None for s in storage]
     keys = [(type(c).__name__, tuple(sorted(vars(c).items()))) for c in codecs]
+    constant = _ConstantColumns(rows, fields, codecs)
 
     def one_tile(t: int) -> list[bytes]:
         a, b = t * tile_rows, min((t + 1) * tile_rows, nrows)
+        flags = constant.of_tile(len(codecs), a, b)
         return [
-            c.encode(get(slice(a, b)).reshape(-1)) if f is None else _encode_field(c, k, f, a, b)
-            for c, k, get, f in zip(codecs, keys, storage, fields, strict=True)
+            c.encode(get(slice(a, b)).reshape(-1))
+            if f is None
+            else _encode_field(c, k, f, a, b, const)
+            for c, k, get, f, const in zip(codecs, keys, storage, fields, flags, strict=True)
         ]
 
     tiles = list(_pool_map(one_tile, list(range(ntiles))))

@@ -97,6 +97,35 @@ def test_shuffle_field_of_a_strided_column(width, raw, stride, offset, flip):
     assert _big_endian_field(column, sign).tobytes() == want.tobytes()
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    word=st.sampled_from([1, 2, 4, 8]),
+    words=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_constant_fields_equals_a_check_per_field(n, word, words, seed):
+    """One pass over a tile's records finds the same constant fields as comparing each
+    field's bytes with its first row's, for fields of any width at any (unaligned) offset,
+    including fields that differ only in one byte of one row."""
+    from dvo.codecs._kernels import constant_fields
+
+    rng = np.random.default_rng(seed)
+    size = word * words
+    raw = np.repeat(rng.integers(0, 256, (1, size), dtype=np.uint8), n, axis=0)
+    for _ in range(rng.integers(0, 4)):  # change single bytes in some rows
+        raw[rng.integers(0, n), rng.integers(0, size)] ^= np.uint8(rng.integers(1, 256))
+    offsets = rng.integers(0, size, 12)
+    sizes = np.minimum(rng.choice([1, 2, 4, 8], 12), size - offsets)
+    out = np.empty(12, np.bool_)
+    constant_fields(raw.view(f"u{word}"), offsets, sizes, out)
+    want = [
+        bool((raw[:, o : o + k] == raw[0, o : o + k]).all())
+        for o, k in zip(offsets, sizes, strict=True)
+    ]
+    assert out.tolist() == want
+
+
 _values = st.one_of(
     st.booleans(),
     st.integers(-(2**63), 2**63 - 1),

@@ -221,6 +221,27 @@ def test_constant_tiles_equal_the_reference(tmp_path, rng, compression):
         _check(tmp_path, data[:2001], compression, 1000)  # a last tile of one row
 
 
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_columns_that_vary_in_one_byte_next_to_constant_ones(tmp_path, rng, compression):
+    """The writer finds constant columns from the bytes of whole records: a column whose
+    values differ only in its first or its last byte, beside constant columns, must not be
+    taken for constant (nor make its neighbours look varying). Each tile starts with the
+    same values, so a tile wrongly taken for constant would get the first tile's block."""
+    dtype = np.dtype([("k0", "<f4"), ("lo", "<i4"), ("k1", "<i2"), ("hi", "<u2"), ("k2", "<f8"),
+                      ("top", "<i8"), ("k3", "<u1"), ("mid", "<f4")])  # fmt: skip
+    data = np.zeros(2503, dtype)
+    data["k0"], data["k1"], data["k2"], data["k3"] = np.nan, -3, 1.5, 9
+    vary = rng.integers(1, 100, len(data))
+    vary[::1000] = 0
+    data["lo"] = vary  # only the first (low) byte varies
+    data["hi"] = vary << 8  # only the last byte varies
+    data["top"] = vary.astype(np.int64) << 56
+    data["mid"] = np.where(vary % 2, 1.0, 1.0000001)  # a middle bit
+    for _ in range(2):
+        path = _check(tmp_path, data, compression, 1000)
+        assert read_table(path).tobytes() == data.tobytes()
+
+
 def test_per_column_algorithms_and_wide_rows(tmp_path, rng):
     fields = [(f"c{i}", dt) for i, dt in enumerate(["f4", "f8", "i2", "i4", "u4", "i8"] * 12)]
     data = make_struct(rng, 5000, fields=fields)
