@@ -399,14 +399,14 @@ _END = object()
 
 
 def _load_file(
-    loader: _Loader, path, photcode, matcher, replace, report, files=None, upcoming=None
+    loader: _Loader, path, photcode, matcher, replace, report, files: ReadAhead, upcoming
 ) -> None:
     """Read, associate and log one file, then apply it; a bad file changes nothing. The
     ``upcoming`` file (an smf) is read ahead meanwhile."""
     db = loader.db
     try:
         batch = read_input(path, db, photcode, files)
-        if files is not None and upcoming is not None and not _is_catalog(Path(upcoming)):
+        if upcoming is not None and not _is_catalog(Path(upcoming)):
             files.prefetch(upcoming)
         old = loader.loaded(batch)
         if old is not None and not replace:
