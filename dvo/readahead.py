@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["ReadAhead"]
@@ -70,14 +71,14 @@ class ReadAhead:
         name = os.fspath(path)
         if self._pending is not None:
             _result(self._pending[3])
-        stat = _identity(name)
-        if stat is None:
+        identity = _identity(name)
+        if identity is None:
             self._pending = None
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="dvo-readahead")
         slot = 1 - self._last
-        self._pending = (name, stat, slot, self._pool.submit(self._read, name, slot))
+        self._pending = (name, identity, slot, self._pool.submit(self._read, name, slot))
 
     def close(self) -> None:
         """Wait for a background read, and stop the thread."""
@@ -99,11 +100,11 @@ class ReadAhead:
         its size only if it shrank meanwhile)."""
         direct = bool(_O_DIRECT)
         try:
-            fd = os.open(name, os.O_RDONLY | _O_DIRECT)
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _O_DIRECT)
         except OSError:
             if not direct:
                 raise
-            direct, fd = False, os.open(name, os.O_RDONLY)  # O_DIRECT refused here
+            direct, fd = False, os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # O_DIRECT refused
         try:
             size = os.fstat(fd).st_size
             buf = self._buffer(slot, size)
@@ -134,10 +135,13 @@ def _result(future: Future) -> int | None:
 
 
 def _identity(name: str) -> tuple | None:
-    """What says a file is still the one a prefetch read (None: no such file)."""
+    """What says a file is still the one a prefetch read (None: no such regular file; a
+    FIFO, say, is not read ahead: opening it would wait for a writer)."""
     try:
         st = os.stat(name)
     except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 

@@ -74,6 +74,27 @@ def test_prefetch_of_another_file_changed_or_missing(tmp_path):
         assert _got(files, a) == data_a
 
 
+def test_a_fifo_is_not_read_ahead(tmp_path):
+    """Opening a FIFO waits for a writer: the background thread must not (addstar reports
+    a FIFO as no file at its turn, and goes on to the next file)."""
+    import threading
+
+    fifo, a = tmp_path / "fifo", tmp_path / "a"
+    os.mkfifo(fifo)
+    data = _write(a, 30_000, 7)
+    result = []
+
+    def work():
+        with ReadAhead() as files:
+            files.prefetch(fifo)
+            result.append(_got(files, a))
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert result == [data]
+
+
 def test_without_o_direct(tmp_path, monkeypatch):
     """A filesystem that refuses O_DIRECT (tmpfs) is read the ordinary way."""
     real_open = os.open
