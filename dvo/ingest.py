@@ -406,8 +406,8 @@ def _load_file(
     db = loader.db
     try:
         batch = read_input(path, db, photcode, files)
-        if upcoming is not None and not _is_catalog(Path(upcoming)):
-            files.prefetch(upcoming)
+        if upcoming is not None and Path(upcoming).is_file() and not _is_catalog(Path(upcoming)):
+            files.prefetch(upcoming)  # (is_file first: a FIFO would block _is_smf's open)
         old = loader.loaded(batch)
         if old is not None and not replace:
             report.skipped.append(batch.source)

@@ -108,3 +108,42 @@ def test_other_files_still_load(tiny_db, smf, tmp_path, helpers):
     report = addstar(tiny_db, [bad, good])
     assert report.loaded == 1 and len(report.failed) == 1
     helpers.assert_db_valid(tiny_db)
+
+
+def test_missing_files_and_fifos_among_the_inputs(tiny_db, smf, tmp_path, helpers):
+    """Files read ahead while the one before is loaded: a missing file, a FIFO (named like
+    a catalogue: the catalogue check opens files) and a file deleted after it was read ahead
+    are each reported at their turn, and the files after them still load."""
+    import os
+    import threading
+
+    fifo, gone = tmp_path / "pipe.fits", tmp_path / "gone.smf"
+    os.mkfifo(fifo)
+    gone.write_bytes(smf.read_bytes())
+    goods = [
+        _rewrite(
+            smf, tmp_path / f"again{i}.smf", primary={"EXP_ID": 999990 + i, "EXP_NAME": f"a{i}"}
+        )
+        for i in range(3)
+    ]
+
+    def paths():
+        yield goods[0]
+        yield tmp_path / "missing.smf"
+        yield fifo
+        yield goods[1]
+        yield gone  # read ahead while goods[1] loads; deleted before its turn
+        gone.unlink()
+        yield goods[2]
+
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(addstar(tiny_db, paths())), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert reports, "addstar did not finish"
+    report = reports[0]
+    assert report.loaded == 3 and report.files == 6
+    failed = dict(report.failed)
+    assert set(failed) == {str(tmp_path / "missing.smf"), str(fifo), str(gone)}
+    assert all("no such file" in m for m in failed.values())
+    helpers.assert_db_valid(tiny_db)
