@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -327,7 +328,10 @@ def _is_catalog(path: Path) -> bool:
 
 
 def _is_smf(path: Path) -> bool:
-    """An smf is a FITS file whose primary header has EXP_NAME."""
+    """An smf is a FITS file whose primary header has EXP_NAME (a FIFO or a folder is not:
+    opening a FIFO would wait for a writer)."""
+    if not path.is_file():
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(2880 * 4)
@@ -368,7 +372,7 @@ def addstar(
         loader = _Loader(db, WriteAheadLog(db.catdir), host_partitions(db))
         files = ReadAhead()
         try:
-            for path, upcoming in _with_next(paths):
+            for path, upcoming in pairwise(chain(paths, [None])):
                 report.files += 1
                 _load_file(loader, path, photcode, matcher, replace, report, files, upcoming)
                 if (checkpoint is not None and loader.files >= checkpoint) or (
@@ -385,19 +389,6 @@ def addstar(
     return report
 
 
-def _with_next(items: Iterable) -> Iterator[tuple]:
-    """(item, the item after it or None), lazily."""
-    it = iter(items)
-    current = next(it, _END)
-    while current is not _END:
-        upcoming = next(it, _END)
-        yield current, None if upcoming is _END else upcoming
-        current = upcoming
-
-
-_END = object()
-
-
 def _load_file(
     loader: _Loader, path, photcode, matcher, replace, report, files: ReadAhead, upcoming
 ) -> None:
@@ -406,8 +397,8 @@ def _load_file(
     db = loader.db
     try:
         batch = read_input(path, db, photcode, files)
-        if upcoming is not None and Path(upcoming).is_file() and not _is_catalog(Path(upcoming)):
-            files.prefetch(upcoming)  # (is_file first: a FIFO would block _is_smf's open)
+        if upcoming is not None and not _is_catalog(Path(upcoming)):
+            files.prefetch(upcoming)
         old = loader.loaded(batch)
         if old is not None and not replace:
             report.skipped.append(batch.source)
