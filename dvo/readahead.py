@@ -107,14 +107,8 @@ class ReadAhead:
             direct, fd = False, os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # O_DIRECT refused
         try:
             size = os.fstat(fd).st_size
-            buf = self._buffer(slot, size)
-            with memoryview(buf) as view:
-                got = _read_direct(fd, view, size) if direct else 0
-                if got < size:  # ordinary reads from where O_DIRECT stopped (or from 0)
-                    if direct:
-                        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
-                    got = _read_plain(fd, view, got, size)
-            return got
+            with memoryview(self._buffer(slot, size)) as view:
+                return _read_into(fd, view, size, direct)
         finally:
             os.close(fd)
 
@@ -146,28 +140,27 @@ def _identity(name: str) -> tuple | None:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _read_direct(fd: int, view: memoryview, size: int) -> int:
-    """O_DIRECT reads of whole aligned blocks into ``view`` until ``size`` bytes are in or a
-    read comes back short of its block (the end of the file, or a filesystem that gives
-    less): the bytes read, at most ``size``."""
-    end = -(-size // ALIGN) * ALIGN
+def _read_into(fd: int, view: memoryview, size: int, direct: bool) -> int:
+    """Read the file into ``view`` until ``size`` bytes are in or it ends (it shrank): the
+    bytes read. With ``direct``, whole aligned blocks; from a read O_DIRECT refuses on (after
+    a short read the offset is no longer aligned: EINVAL), ordinary reads."""
     got = 0
-    try:
-        while got < size:
+    while got < size:
+        end = -(-size // ALIGN) * ALIGN if direct else size
+        try:
             n = os.preadv(fd, [view[got:end]], got)
-            got += n
-            if n <= 0 or got % ALIGN:
-                break
-    except OSError:
-        pass  # EINVAL and the like: what is read stays, the rest is read the ordinary way
-    return min(got, size)
-
-
-def _read_plain(fd: int, view: memoryview, got: int, size: int) -> int:
-    """Ordinary reads of bytes ``got:size`` into ``view``; the bytes now in it."""
-    while got < size:  # a file that shrinks meanwhile reads as truncated
-        n = os.preadv(fd, [view[got:size]], got)
+        except OSError:
+            if not direct:
+                raise
+            direct = _ordinary(fd)
+            continue
         if not n:
             break
         got += n
-    return got
+    return min(got, size)
+
+
+def _ordinary(fd: int) -> bool:
+    """Switch O_DIRECT off on ``fd``; False (reads are no longer direct)."""
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+    return False

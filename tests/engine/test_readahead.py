@@ -144,8 +144,10 @@ def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch):
     except OSError:
         pytest.skip("this filesystem refuses O_DIRECT")
     direct = []
-    real = readahead._read_direct
-    monkeypatch.setattr(readahead, "_read_direct", lambda *a: direct.append(1) or real(*a))
+    real = readahead._read_into
+    monkeypatch.setattr(
+        readahead, "_read_into", lambda fd, v, n, d: (d and direct.append(1)) or real(fd, v, n, d)
+    )
     with ReadAhead() as files:
         assert _got(files, path) == data
     assert direct
