@@ -12,7 +12,7 @@ import numpy as np
 
 from dvo.errors import CodecError
 
-from . import settings
+from . import direct, settings
 from ._codecs import ALGORITHMS
 from ._columns import (
     Column,
@@ -227,12 +227,11 @@ def write_table(
 
 
 def _atomic_write(name: str, parts: list) -> None:
-    """Write the byte strings ``parts`` to ``name`` through a temporary file (no join)."""
+    """Write the byte strings ``parts`` to ``name`` through a temporary file (no join; with
+    O_DIRECT where the filesystem allows, see :mod:`dvo.codecs.direct`)."""
     tmp = f"{name}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
-            for part in parts:
-                f.write(part)
+        direct.write_file(tmp, parts)
         os.replace(tmp, name)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -13,16 +13,14 @@ is refused (tmpfs, other systems) the file is read the ordinary way into the sam
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["ReadAhead"]
+from dvo.codecs import direct
 
-ALIGN = 4096  # O_DIRECT: buffer address, file offset and length are multiples of this
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
+__all__ = ["ReadAhead"]
 
 
 class ReadAhead:
@@ -98,25 +96,18 @@ class ReadAhead:
     def _read(self, name: str, slot: int) -> int:
         """Read file ``name`` into buffer ``slot``; the number of bytes read (fewer than
         its size only if it shrank meanwhile)."""
-        direct = bool(_O_DIRECT)
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _O_DIRECT)
-        except OSError:
-            if not direct:
-                raise
-            direct, fd = False, os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # O_DIRECT refused
+        fd, is_direct = direct.open_file(name, os.O_RDONLY | os.O_NONBLOCK)
         try:
             size = os.fstat(fd).st_size
             with memoryview(self._buffer(slot, size)) as view:
-                return _read_into(fd, view, size, direct)
+                return direct.read_into(fd, view, size, is_direct)
         finally:
             os.close(fd)
 
     def _buffer(self, slot: int, size: int) -> mmap.mmap:
-        need = -(-size // ALIGN) * ALIGN
         buf = self._buffers[slot]
-        if buf is None or len(buf) < need:
-            buf = self._buffers[slot] = mmap.mmap(-1, max(need + need // 8, ALIGN))
+        if buf is None or len(buf) < size:
+            buf = self._buffers[slot] = direct.aligned_buffer(size + size // 8)
         return buf
 
 
@@ -138,29 +129,3 @@ def _identity(name: str) -> tuple | None:
     if not stat.S_ISREG(st.st_mode):
         return None
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _read_into(fd: int, view: memoryview, size: int, direct: bool) -> int:
-    """Read the file into ``view`` until ``size`` bytes are in or it ends (it shrank): the
-    bytes read. With ``direct``, whole aligned blocks; from a read O_DIRECT refuses on (after
-    a short read the offset is no longer aligned: EINVAL), ordinary reads."""
-    got = 0
-    while got < size:
-        end = -(-size // ALIGN) * ALIGN if direct else size
-        try:
-            n = os.preadv(fd, [view[got:end]], got)
-        except OSError:
-            if not direct:
-                raise
-            direct = _ordinary(fd)
-            continue
-        if not n:
-            break
-        got += n
-    return min(got, size)
-
-
-def _ordinary(fd: int) -> bool:
-    """Switch O_DIRECT off on ``fd``; False (reads are no longer direct)."""
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
-    return False

@@ -14,7 +14,8 @@ An entry is a short header (magic, length, JSON: each array's name, dtype, lengt
 compressed size) followed by one zstd frame per array (fast level -3, with the frame's
 content checksum). Each array can so be read back on its own: between checkpoints the
 partition builders hold the :class:`LoggedRows` of their new Measure rows instead of the
-rows, and read them again when the partition is written. Entries of the two earlier
+rows, and read them again when the partition is written. The log is written once and read
+once, so both go around the page cache (:mod:`dvo.codecs.direct`). Entries of the two earlier
 formats (one frame for the whole entry; an np.savez archive) are still replayed.
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 import zstandard
 from numpy.lib.format import descr_to_dtype, dtype_to_descr
 
+from dvo.codecs import direct
 from dvo.errors import DatabaseError
 from dvo.layout import state_dir
 from dvo.transaction import Transaction, fsync_dir
@@ -73,9 +75,9 @@ class LoggedRows:
     def read(self) -> np.ndarray:
         """The rows (read-only); DatabaseError if the entry is missing or damaged."""
         try:
-            with open(self.path, "rb") as fh:
-                frame = os.pread(fh.fileno(), self.size, self.offset)
-            return _decode(frame, self.dtype, self.count)
+            return _decode(
+                direct.read_range(self.path, self.offset, self.size), self.dtype, self.count
+            )
         except (OSError, ValueError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{self.path}: unreadable write-ahead log entry ({exc})") from None
 
@@ -130,10 +132,8 @@ class WriteAheadLog:
         seq = self._last + 1
         final = self.folder / f"{seq:010d}{SUFFIX}"
         tmp = self.folder / f".{seq:010d}.tmp"
-        with open(tmp, "wb") as fh:
-            where = _write_entry(fh, delta)
-            fh.flush()
-            os.fsync(fh.fileno())
+        parts, where = _entry(delta)
+        direct.write_file(tmp, parts, sync=True)
         os.replace(tmp, final)
         fsync_dir(self.folder)
         self._last = seq
@@ -180,9 +180,9 @@ def _arrays(delta: Delta) -> dict[str, np.ndarray]:
     return {name: np.ascontiguousarray(a) for name, a in arrays.items()}
 
 
-def _write_entry(fh, delta: Delta) -> dict[str, tuple[int, int]]:
-    """MAGIC, header length (8 bytes, little-endian), JSON header, one zstd frame per array;
-    returns each array's (offset, size) in the file."""
+def _entry(delta: Delta) -> tuple[list[bytes], dict[str, tuple[int, int]]]:
+    """The bytes of an entry: MAGIC, header length (8 bytes, little-endian), JSON header,
+    one zstd frame per array; and each array's (offset, size) in it."""
     arrays = _arrays(delta)
     cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
     frames = [
@@ -195,13 +195,11 @@ def _write_entry(fh, delta: Delta) -> dict[str, tuple[int, int]]:
             for (name, a), frame in zip(arrays.items(), frames, strict=True)
         ]
     ).encode()
-    fh.write(MAGIC + len(header).to_bytes(8, "little") + header)
     offset, where = len(MAGIC) + 8 + len(header), {}
     for name, frame in zip(arrays, frames, strict=True):
-        fh.write(frame)
         where[name] = (offset, len(frame))
         offset += len(frame)
-    return where
+    return [MAGIC + len(header).to_bytes(8, "little") + header, *frames], where
 
 
 def _measure_rows(path: Path, delta: Delta, where: dict) -> list[LoggedRows]:

@@ -7,9 +7,10 @@ import os
 
 import numpy as np
 import pytest
+from dvo.codecs import direct
+from dvo.codecs.direct import ALIGN
 
-from dvo import readahead
-from dvo.readahead import ALIGN, ReadAhead
+from dvo.readahead import ReadAhead
 
 SIZES = [0, 1, 9, ALIGN - 1, ALIGN, ALIGN + 1, 5 * ALIGN, 300_000, 1_000_003]
 
@@ -100,11 +101,11 @@ def test_without_o_direct(tmp_path, monkeypatch):
     real_open = os.open
 
     def refuse(path, flags, *args):
-        if flags & readahead._O_DIRECT:
+        if flags & direct.O_DIRECT:
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(readahead, "_O_DIRECT", getattr(os, "O_DIRECT", 0o40000))
+    monkeypatch.setattr(direct, "O_DIRECT", getattr(os, "O_DIRECT", 0o40000))
     monkeypatch.setattr(os, "open", refuse)
     paths = [tmp_path / f"f{size}.bin" for size in SIZES]
     truth = [_write(p, size, i) for i, (p, size) in enumerate(zip(paths, SIZES, strict=True))]
@@ -135,19 +136,19 @@ def test_short_direct_reads_are_completed(tmp_path, monkeypatch, chunk):
 
 
 def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch):
-    if not readahead._O_DIRECT:
+    if not direct.O_DIRECT:
         pytest.skip("no O_DIRECT on this system")
     path = tmp_path / "f.bin"
     data = _write(path, 3 * ALIGN + 7, 6)
     try:
-        os.close(os.open(path, os.O_RDONLY | readahead._O_DIRECT))
+        os.close(os.open(path, os.O_RDONLY | direct.O_DIRECT))
     except OSError:
         pytest.skip("this filesystem refuses O_DIRECT")
-    direct = []
-    real = readahead._read_into
+    taken = []
+    real = direct.read_into
     monkeypatch.setattr(
-        readahead, "_read_into", lambda fd, v, n, d: (d and direct.append(1)) or real(fd, v, n, d)
+        direct, "read_into", lambda fd, v, n, d: (d and taken.append(1)) or real(fd, v, n, d)
     )
     with ReadAhead() as files:
         assert _got(files, path) == data
-    assert direct
+    assert taken
