@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dvo._smf_kernels import KRON, SOURCES, fill_measures
 from dvo.codecs import data_size
 from dvo.errors import IngestError, SchemaError
 from dvo.photcodes import Photcodes
-from dvo.photometry import stored_mag
+from dvo.photometry import ZERO_POINT
 from dvo.readahead import ReadAhead
 from dvo.schema import IMAGE, LENSING, MEASURE, Schema
 from dvo.skytable import angular_distance
@@ -699,36 +700,6 @@ def _keep(parts: list[_Chip], start: int, path: Path) -> tuple[np.ndarray, ...]:
     return ra[keep], dec[keep], inst[keep]
 
 
-def _centi(values: np.ndarray) -> np.ndarray:
-    """Hundredths as int16 (clipped to +-32767, NaN as 0)."""
-    v = values * 100.0
-    np.clip(v, -32767, 32767, out=v)
-    np.copyto(v, 0.0, where=np.isnan(v))
-    return v.astype(np.int16)
-
-
-def _mod360(x: np.ndarray) -> np.ndarray:
-    """``x % 360.0`` in place; the slow remainder only where it is not x itself."""
-    bad = ~((x > 0) & (x < 360.0))
-    if bad.any():
-        x[bad] %= 360.0
-    return x
-
-
-def _angle16(values: np.ndarray) -> np.ndarray:
-    """Degrees -> 16-bit angle code, NaN as 0 (``values`` is overwritten).
-
-    ``x % 360.0`` is ``x`` on [0, 360) and ``x + 360.0`` on [-360, 0) (but for the sign of
-    a zero, which the code drops); the slow remainder is left for the rest.
-    """
-    neg = (values < 0) & (values >= -360.0)
-    bad = ~((values >= 0) & (values < 360.0) | neg)
-    if bad.any():
-        values[bad] = np.nan_to_num(values[bad]) % 360.0
-    np.add(values, 360.0, out=values, where=neg)
-    return (values * 0xFFFF / 360.0).astype(np.uint16).view(np.int16)
-
-
 def _measure_row(exp: dict) -> np.ndarray:
     """A Measure row holding the fill values and the exposure's constants."""
     row = _template(MEASURE).copy()
@@ -754,57 +725,52 @@ def _measures(
     """Fill the Measure rows ``m`` of the kept detections of consecutive chips ``parts``.
 
     ``row`` is from :func:`_measure_row`, ``images`` the chips' Image rows, ``t`` EXPTIME and
-    ``ra``, ``dec``, ``inst`` from :func:`_keep`.
+    ``ra``, ``dec``, ``inst`` from :func:`_keep`. Columns stored as they are are copied here;
+    the fields computed from columns are set by :func:`fill_measures`.
     """
     n = len(m)
     m.view(np.uint8).reshape(n, m.dtype.itemsize)[:] = row.view(np.uint8)
-
-    def f8(name: str, fill: float = np.nan) -> np.ndarray:
-        out = np.empty(n)
-        _gather(parts, name, out, fill)
-        return out
-
-    counts = np.array([c.khi - c.klo for c in parts], np.int64)
+    src = np.empty((len(SOURCES), n))
     with np.errstate(all="ignore"):
-        m["RA"], m["DEC"] = _mod360(ra), dec
-        m["MAG"] = stored_mag(inst, t)
-        _gather(parts, "PSF_INST_MAG_SIG", m["MAG_ERR"], np.nan)
-        m["M_APER"] = stored_mag(f8("AP_MAG"), t)
-        ap_flux, ap_err = f8("AP_FLUX"), f8("AP_FLUX_SIG")
-        m["M_APER_ERR"] = MAG_PER_FLUX * ap_err / ap_flux
-        kron, kron_err = f8("KRON_FLUX"), f8("KRON_FLUX_ERR")
-        m["M_KRON"] = stored_mag(-2.5 * np.log10(kron), t)
-        m["M_KRON_ERR"] = MAG_PER_FLUX * kron_err / kron
-        m["FLUX_PSF"] = f8("PSF_INST_FLUX") / t
-        m["FLUX_PSF_ERR"] = f8("PSF_INST_FLUX_SIG") / t
-        m["FLUX_KRON"], m["FLUX_KRON_ERR"] = kron / t, kron_err / t
-        m["FLUX_AP"], m["FLUX_AP_ERR"] = ap_flux / t, ap_err / t
-        _gather(parts, "X_PSF", m["X_CCD"], np.nan)
-        _gather(parts, "Y_PSF", m["Y_CCD"], np.nan)
-        m["X_FIX"], m["Y_FIX"] = m["X_CCD"], m["Y_CCD"]
-        m["MCAL_PSF"] = m["MCAL_APER"] = np.repeat(images["MCAL_PSF"], counts)
-        m["MAG_CAL_ERR"] = np.repeat(images["DMCAL"], counts)
-        m["SKY_FLUX"], m["SKY_FLUX_ERR"] = f8("SKY") / t, f8("SKY_SIGMA") / t
-        _gather(parts, "IPP_IDET", m["DET_ID"], 0, cast=True)
-        _gather(parts, "PSF_QF", m["PSF_QF"], np.nan)
-        _gather(parts, "PSF_QF_PERFECT", m["PSF_QF_PEFECT"], np.nan)
-        _gather(parts, "PSF_CHISQ", m["PSF_CHISQ"], np.nan)
-        _gather(parts, "EXT_NSIGMA", m["EXT_NSIGMA"], np.nan)
-        _gather(parts, "PSF_NDOF", m["PSF_NDOF"], 0)
-        _gather(parts, "PSF_NPIX", m["PSF_NPIX"], 0)
-        m["FWHM_MAJOR"] = _centi(f8("PSF_FWHM_MAJ"))
-        m["FWHM_MINOR"] = _centi(f8("PSF_FWHM_MIN"))
-        m["PSF_THETA"] = _angle16(f8("PSF_THETA", 0.0))
-        for src, dst in (("MOMENTS_XX", "MXX"), ("MOMENTS_XY", "MXY"), ("MOMENTS_YY", "MYY")):
-            m[dst] = _centi(f8(src))
-        m["X_CCD_ERR"], m["Y_CCD_ERR"] = _centi(f8("X_PSF_SIG")), _centi(f8("Y_PSF_SIG"))
-        m["POSANGLE"] = _angle16(f8("POSANGLE", 0.0))
-        scale = f8("PLTSCALE")
-        default = np.repeat(3600.0 * images["CDELT1"].astype(np.float64), counts)
-        m["PLTSCALE"] = np.where(np.isfinite(scale) & (scale > 0), scale, default)
-        m["PHOTCODE"] = np.repeat(np.array([c.code for c in parts], np.int64), counts)
-        _gather(parts, "FLAGS", m["PHOT_FLAGS"], 0)
-        _gather(parts, "FLAGS2", m["PHOT_FLAGS2"], 0)
+        for k, (name, fill) in enumerate(SOURCES):
+            _gather(parts, name, src[k], fill)
+        for name, dst, fill in _COPIED:
+            _gather(parts, name, m[dst], fill, cast=name == "IPP_IDET")
+        log_kron = np.log10(src[KRON])
+    fill_measures(
+        m,
+        src,
+        ra,
+        dec,
+        inst,
+        log_kron,
+        np.array([c.khi - c.klo for c in parts], np.int64),
+        images["MCAL_PSF"],
+        images["DMCAL"],
+        3600.0 * images["CDELT1"].astype(np.float64),
+        np.array([c.code for c in parts], np.int64),
+        2.5 * np.log10(t),
+        ZERO_POINT,
+        t,
+        MAG_PER_FLUX,
+    )
+
+
+#: Detection columns copied to Measure fields as they are: (column, field, missing value).
+_COPIED = (
+    ("PSF_INST_MAG_SIG", "MAG_ERR", np.nan),
+    ("X_PSF", "X_CCD", np.nan),
+    ("Y_PSF", "Y_CCD", np.nan),
+    ("IPP_IDET", "DET_ID", 0),
+    ("PSF_QF", "PSF_QF", np.nan),
+    ("PSF_QF_PERFECT", "PSF_QF_PEFECT", np.nan),
+    ("PSF_CHISQ", "PSF_CHISQ", np.nan),
+    ("EXT_NSIGMA", "EXT_NSIGMA", np.nan),
+    ("PSF_NDOF", "PSF_NDOF", 0),
+    ("PSF_NPIX", "PSF_NPIX", 0),
+    ("FLAGS", "PHOT_FLAGS", 0),
+    ("FLAGS2", "PHOT_FLAGS2", 0),
+)
 
 
 def _lensing(parts: list[_Chip]) -> tuple[np.ndarray, np.ndarray]:

@@ -140,6 +140,7 @@ def test_unusual_columns_and_values(smf, tmp_path, photcodes):
             d["POSANGLE"][:5] = [-90.0, 360.0, 1e30, -np.inf, 359.999999]
             d["PLTSCALE"][:3] = [0.0, np.nan, -1.0]
             d["PSF_FWHM_MAJ"][:3] = [np.inf, -1e9, np.nan]
+            d["PSF_FWHM_MIN"][4], d["PLTSCALE"][4] = -1e9, np.inf  # row 4 is kept
         elif k == 1:
             d = d[:0]
         elif k == 2:
@@ -151,7 +152,7 @@ def test_unusual_columns_and_values(smf, tmp_path, photcodes):
         elif k == 4:
             d = _retype(d, FLAGS="u2", PSF_NDOF="u4", PSF_CHISQ="i4", Y_PSF="i4")
             d["PSF_NDOF"][:2] = [2**31 + 5, 2**32 - 1]
-            d["RA_PSF"][:2] = [-0.25, 360.5]
+            d["RA_PSF"][:3] = [-0.25, 360.5, -0.0]
         return d
 
     def lensing(chip, d):
