@@ -21,7 +21,16 @@ import mmap
 import os
 import threading
 
-__all__ = ["ALIGN", "aligned_buffer", "open_file", "read_into", "read_range", "write_file"]
+__all__ = [
+    "ALIGN",
+    "aligned_buffer",
+    "open_file",
+    "read_into",
+    "read_range",
+    "read_span",
+    "span",
+    "write_file",
+]
 
 ALIGN = 4096  # O_DIRECT: buffer address, file offset and length are multiples of this
 CHUNK = 8 << 20  # write_file copies and writes this much at a time
@@ -66,19 +75,30 @@ def read_into(fd: int, view: memoryview, size: int, direct: bool, offset: int = 
     return min(got, size)
 
 
-def read_range(path: str | os.PathLike, offset: int, size: int) -> memoryview:
-    """Bytes ``offset .. offset + size`` of a file (fewer if it ends before), in a buffer
-    this thread reuses: valid until its next ``read_range``. OSError as ``open`` raises it."""
+def span(offset: int, size: int) -> tuple[int, int]:
+    """(start, length) of the whole blocks holding bytes ``offset .. offset + size``."""
     start = offset - offset % ALIGN
-    want = offset + size - start
-    buf = _buffer("read", want)
+    return start, -(-(offset + size - start) // ALIGN) * ALIGN
+
+
+def read_span(path: str | os.PathLike, offset: int, size: int, view: memoryview) -> memoryview:
+    """Bytes ``offset .. offset + size`` of a file (fewer if it ends before), read into
+    ``view`` (page-aligned, at least :func:`span`'s length): the part of ``view`` holding
+    them. OSError as ``open`` raises it."""
+    start, _ = span(offset, size)
     fd, direct = open_file(path, os.O_RDONLY)
     try:
-        got = read_into(fd, memoryview(buf), want, direct, start)
+        got = read_into(fd, view, offset + size - start, direct, start)
     finally:
         os.close(fd)
     skip = offset - start
-    return memoryview(buf)[skip : max(got, skip)]
+    return view[skip : max(got, skip)]
+
+
+def read_range(path: str | os.PathLike, offset: int, size: int) -> memoryview:
+    """:func:`read_span` into a buffer this thread reuses: valid until its next
+    ``read_range``."""
+    return read_span(path, offset, size, memoryview(_buffer("read", span(offset, size)[1])))
 
 
 def write_file(path: str | os.PathLike, parts, *, sync: bool = False) -> None:

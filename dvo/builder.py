@@ -194,12 +194,18 @@ class PartitionBuilder:
             self._average.view, objects, off, rows, self._base, self._tail_pos.view, photcodes
         )
 
-    def finish(self) -> Partition:
+    @property
+    def logged(self) -> list:
+        """The :class:`dvo.wal.LoggedRows` whose rows :meth:`finish` reads back."""
+        return [a for a in self._new if not isinstance(a, np.ndarray)]
+
+    def finish(self, read=None) -> Partition:
         """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set,
-        magnitudes of the touched objects computed. The builder hands its buffers over: do
-        not add to it afterwards."""
+        magnitudes of the touched objects computed. ``read(logged)`` gives the rows of one
+        of :attr:`logged` (default: its own ``read()``). The builder hands its buffers
+        over: do not add to it afterwards."""
         nobj, nsec = self.nobjects, self.nsecfilt
-        measure = _merge_sorted(self._base, self._new, self._new_refs)
+        measure = _merge_sorted(self._base, self._new, self._new_refs, read)
         lensing = _merge_sorted(self._base_lensing, self._new_lensing)
         self._new, self._new_refs, self._new_lensing = [], [], []
         average = self._average.take()
@@ -227,10 +233,13 @@ class PartitionBuilder:
         )
 
 
-def _merge_sorted(old: np.ndarray, new: list, refs: list[np.ndarray] | None = None) -> np.ndarray:
+def _merge_sorted(
+    old: np.ndarray, new: list, refs: list[np.ndarray] | None = None, read=None
+) -> np.ndarray:
     """``old`` (sorted by AVE_REF) with the rows of ``new`` (in arrival order: arrays, or
-    objects whose ``read()`` gives them, with their AVE_REF in ``refs``) inserted after
-    equal keys, in arrival order: a stable merge, each row copied once."""
+    objects whose ``read()``, or ``read(object)``, gives them, with their AVE_REF in
+    ``refs``) inserted after equal keys, in arrival order: a stable merge, each row copied
+    once."""
     if not new:
         return old
     refs = np.concatenate([a["AVE_REF"] for a in new] if refs is None else refs)
@@ -244,7 +253,7 @@ def _merge_sorted(old: np.ndarray, new: list, refs: list[np.ndarray] | None = No
         scatter_rows(_words(out), np.arange(len(old)) + shift, _words(old))
     start = 0
     for a in new:
-        rows = a if isinstance(a, np.ndarray) else a.read()
+        rows = a if isinstance(a, np.ndarray) else a.read() if read is None else read(a)
         scatter_rows(_words(out), dest[start : start + len(rows)], _words(rows))
         start += len(rows)
     return out

@@ -47,7 +47,7 @@ from dvo.schema import IMAGE
 from dvo.smf import IngestBatch, read_smf
 from dvo.stats import merge_stats, partition_stats
 from dvo.transaction import Transaction
-from dvo.wal import Delta, WriteAheadLog
+from dvo.wal import Delta, LogReadAhead, WriteAheadLog
 
 __all__ = ["AddstarReport", "addstar", "replay", "PartitionCache"]
 
@@ -244,10 +244,14 @@ class _Loader:
         builders half consumed: the run stops, and the log still holds its files."""
         db, sky = self.db, self.db.skytable
         compression, tile_rows = db.settings["compression"], int(db.settings["tile_rows"])
-        rows = []
-        with Transaction(db.catdir) as tx:
-            for index in list(self.dirty):
-                part = self.dirty.pop(index).finish()
+        rows, order = [], list(self.dirty)
+        with Transaction(db.catdir) as tx, LogReadAhead() as log:
+            if order:
+                log.prefetch(self.dirty[order[0]].logged)
+            for index, ahead in pairwise([*order, None]):
+                if ahead is not None:  # its logged rows are read while this one is written
+                    log.prefetch(self.dirty[ahead].logged)
+                part = self.dirty.pop(index).finish(log.read)
                 rows.append(partition_stats(part))
                 i = part.index
                 bounds = (sky.r_min[i], sky.r_max[i], sky.d_min[i], sky.d_max[i])

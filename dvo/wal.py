@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from dvo.errors import DatabaseError
 from dvo.layout import state_dir
 from dvo.transaction import Transaction, fsync_dir
 
-__all__ = ["Delta", "LogEntry", "LoggedRows", "WriteAheadLog"]
+__all__ = ["Delta", "LogEntry", "LoggedRows", "LogReadAhead", "WriteAheadLog"]
 
 FOLDER = "wal"
 APPLIED = "applied.json"
@@ -72,14 +74,73 @@ class LoggedRows:
         """Bytes read back from the log to get the rows."""
         return self.size
 
-    def read(self) -> np.ndarray:
-        """The rows (read-only); DatabaseError if the entry is missing or damaged."""
+    def read(self, frame=None) -> np.ndarray:
+        """The rows (read-only), from ``frame`` (their bytes, read already) or read now;
+        DatabaseError if the entry is missing or damaged."""
         try:
-            return _decode(
-                direct.read_range(self.path, self.offset, self.size), self.dtype, self.count
-            )
+            if frame is None:
+                frame = direct.read_range(self.path, self.offset, self.size)
+            return _decode(frame, self.dtype, self.count)
         except (OSError, ValueError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{self.path}: unreadable write-ahead log entry ({exc})") from None
+
+
+class LogReadAhead:
+    """Reads groups of :class:`LoggedRows` (a partition's, at a checkpoint) on a background
+    thread, the next group while the rows of this one are used: the disk's time is spent
+    waiting there, not here. Each group goes into one of two reused page-aligned buffers,
+    read with ``O_DIRECT`` where allowed (:mod:`dvo.codecs.direct`).
+
+    :meth:`read` gives the rows of a LoggedRows of the last two groups prefetched (their
+    frames stay valid until the next-but-one :meth:`prefetch`), or reads them now; a read
+    that failed in the background is done again, to report what is wrong.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._buffers: list[mmap.mmap | None] = [None, None]
+        self._groups: list[Future | None] = [None, None]  # per buffer: {LoggedRows: frame}
+        self._slot = 0
+
+    def prefetch(self, rows: list[LoggedRows]) -> None:
+        """Start reading ``rows`` (into the buffer the group before last used)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="dvo-log-readahead")
+        self._slot = 1 - self._slot  # one thread: the read into it before is done first
+        self._groups[self._slot] = self._pool.submit(self._read_group, list(rows), self._slot)
+
+    def read(self, rows: LoggedRows) -> np.ndarray:
+        """The rows of ``rows`` (as :meth:`LoggedRows.read`)."""
+        for group in (self._groups[self._slot ^ 1], self._groups[self._slot]):
+            if group is not None and group.exception() is None and rows in group.result():
+                return rows.read(group.result()[rows])
+        return rows.read()
+
+    def close(self) -> None:
+        """Wait for the background reads, and stop the thread."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self._groups = [None, None]
+
+    def __enter__(self) -> LogReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read_group(self, rows: list[LoggedRows], slot: int) -> dict:
+        """Each of ``rows``' frames, read into buffer ``slot`` one after another."""
+        lengths = [direct.span(r.offset, r.size)[1] for r in rows]
+        need = sum(lengths)
+        buf = self._buffers[slot]
+        if buf is None or len(buf) < need:
+            buf = self._buffers[slot] = direct.aligned_buffer(need + need // 4)
+        view, at, frames = memoryview(buf), 0, {}
+        for r, length in zip(rows, lengths, strict=True):
+            frames[r] = direct.read_span(r.path, r.offset, r.size, view[at : at + length])
+            at += length
+        return frames
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,58 @@ def test_logged_rows_are_read_back_and_damage_is_reported(tmp_path):
     assert entry.measure[0].read().tobytes() == parts[0][2].tobytes()  # its own frame
 
 
+def test_logged_rows_read_ahead_in_groups(tmp_path, monkeypatch):
+    """LogReadAhead gives each group's rows as LoggedRows.read does, while the next group is
+    read in the background into the other buffer (the group before stays valid); rows not
+    prefetched are read then; damaged or missing entries are reported at their read."""
+    import numpy as np
+
+    from dvo.errors import DatabaseError
+    from dvo.schema import AVERAGE, IMAGE, LENSING, MEASURE
+    from dvo.wal import Delta, LogReadAhead
+
+    rng = np.random.default_rng(7)
+    log, truth, groups = WriteAheadLog(tmp_path), {}, [[] for _ in range(4)]
+    for _ in range(5):  # entries hold one part per group, of sizes around the block size
+        parts = []
+        for index in range(4):
+            n = int(rng.integers(0, 3000))
+            measure = MEASURE.empty(n)
+            measure["RA"], measure["AVE_REF"] = rng.uniform(0, 360, n), rng.integers(0, 99, n)
+            parts.append((index, AVERAGE.empty(1), measure, LENSING.empty(0)))
+        entry = log.append(Delta(IMAGE.empty(1), parts))
+        for rows, (index, _, measure, _) in zip(entry.measure, parts, strict=True):
+            groups[index].append(rows)
+            truth[rows] = measure.tobytes()
+    from dvo.codecs import direct
+
+    read_now, real = [], direct.read_range
+    monkeypatch.setattr(direct, "read_range", lambda *a: read_now.append(a) or real(*a))
+    with LogReadAhead() as ahead:
+        ahead.prefetch(groups[0])
+        for k, group in enumerate(groups):
+            if k + 1 < len(groups):
+                ahead.prefetch(groups[k + 1])
+            assert [ahead.read(r).tobytes() for r in group] == [truth[r] for r in group]
+        assert not read_now  # every group came from its read ahead
+        assert ahead.read(groups[0][1]).tobytes() == truth[groups[0][1]]  # read now
+        assert len(read_now) == 1
+        damaged = groups[1][2]
+        with open(damaged.path, "r+b") as fh:
+            fh.seek(damaged.offset + damaged.size // 2)
+            fh.write(b"\xff\x00\xff")
+        ahead.prefetch(groups[1])
+        ahead.prefetch(groups[2])
+        with pytest.raises(DatabaseError, match=f"{damaged.path.name}: unreadable"):
+            ahead.read(damaged)
+        gone = groups[3][0].path
+        gone.unlink()
+        ahead.prefetch(groups[3])  # fails in the background; reported at its read
+        with pytest.raises(DatabaseError, match=f"{gone.name}: unreadable"):
+            ahead.read(groups[3][0])
+        assert ahead.read(groups[3][1]).tobytes() == truth[groups[3][1]]
+
+
 def test_reader_sees_last_checkpoint_while_a_writer_runs(prefix_states, tiny_survey, tmp_path):
     from conftest import Helpers
 
