@@ -164,3 +164,15 @@ def test_read_range_gives_the_bytes(tmp_path):
 def test_read_range_without_o_direct(tmp_path, monkeypatch):
     _refuse_o_direct(monkeypatch)
     _read_and_check(tmp_path)
+
+
+def test_new_files_get_the_mode_open_gives(tmp_path):
+    """A group-writable umask (a shared survey database) is honoured as by open()."""
+    old = os.umask(0o002)
+    try:
+        direct.write_file(tmp_path / "direct", [b"x"])
+        with open(tmp_path / "plain", "wb") as fh:
+            fh.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "direct").stat().st_mode == (tmp_path / "plain").stat().st_mode
