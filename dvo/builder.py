@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dvo._builder_kernels import object_rows, scatter_rows
+from dvo._builder_kernels import copy_positions, object_rows, scatter_rows
 from dvo.averages import POSITION_INPUTS, update_magnitudes, update_positions
 from dvo.partition import Partition, expand_ranges, index_ranges
 from dvo.photcodes import Photcodes
@@ -50,16 +50,21 @@ class GrowableRows:
         return self.view if 3 * self.n >= 2 * len(self._data) else _copy(self.view)
 
     def append(self, rows: np.ndarray) -> None:
-        need = self.n + len(rows)
+        new = self.extend(len(rows))
+        if rows.dtype == new.dtype:
+            opaque(new)[:] = opaque(np.ascontiguousarray(rows))
+        else:
+            new[:] = rows
+
+    def extend(self, count: int) -> np.ndarray:
+        """``count`` more rows at the end, returned (a view, to fill before the next call)."""
+        need = self.n + count
         if need > len(self._data):
             grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
             opaque(grown)[: self.n] = opaque(self._data)[: self.n]
             self._data = grown
-        if rows.dtype == self._data.dtype:
-            opaque(self._data)[self.n : need] = opaque(np.ascontiguousarray(rows))
-        else:
-            self._data[self.n : need] = rows
         self.n = need
+        return self._data[need - count : need]
 
     @property
     def nbytes(self) -> int:
@@ -147,10 +152,7 @@ class PartitionBuilder:
             raise ValueError("the logged rows are not the rows added")
         self._new.append(new_measure if logged is None else logged)
         self._new_refs.append(ave_ref)
-        pos = np.empty(len(new_measure), _POSITION_DTYPE)
-        for col in POSITION_INPUTS:
-            pos[col] = new_measure[col]
-        self._tail_pos.append(pos)
+        copy_positions(new_measure, self._tail_pos.extend(len(new_measure)))
         if len(new_lensing):
             self._new_lensing.append(np.asarray(new_lensing, LENSING.dtype))
         self._touched.view[touched] = True
