@@ -8,8 +8,9 @@ and counted, as the format says.
 
 The file is read in one piece and parsed here: headers card by card (only the keywords used
 are converted, the way cfitsio/fitsio convert them), tables as zero-copy big-endian views of
-the columns used. Measure rows of all chips are filled column by column, a few chips at a
-time so that the rows being filled stay in cache.
+the columns used. Measure rows of all chips are filled a few chips at a time, so that the
+rows being filled stay in cache: the columns stored as they are copied one by one, the fields
+computed from columns in one pass of a numba kernel (:mod:`dvo._smf_kernels`).
 """
 
 from __future__ import annotations
@@ -712,6 +713,23 @@ def _measure_row(exp: dict) -> np.ndarray:
     return row
 
 
+#: Detection columns copied to Measure fields as they are: (column, field, missing value).
+_COPIED = (
+    ("PSF_INST_MAG_SIG", "MAG_ERR", np.nan),
+    ("X_PSF", "X_CCD", np.nan),
+    ("Y_PSF", "Y_CCD", np.nan),
+    ("IPP_IDET", "DET_ID", 0),
+    ("PSF_QF", "PSF_QF", np.nan),
+    ("PSF_QF_PERFECT", "PSF_QF_PEFECT", np.nan),
+    ("PSF_CHISQ", "PSF_CHISQ", np.nan),
+    ("EXT_NSIGMA", "EXT_NSIGMA", np.nan),
+    ("PSF_NDOF", "PSF_NDOF", 0),
+    ("PSF_NPIX", "PSF_NPIX", 0),
+    ("FLAGS", "PHOT_FLAGS", 0),
+    ("FLAGS2", "PHOT_FLAGS2", 0),
+)
+
+
 def _measures(
     parts: list[_Chip],
     m: np.ndarray,
@@ -754,23 +772,6 @@ def _measures(
         t,
         MAG_PER_FLUX,
     )
-
-
-#: Detection columns copied to Measure fields as they are: (column, field, missing value).
-_COPIED = (
-    ("PSF_INST_MAG_SIG", "MAG_ERR", np.nan),
-    ("X_PSF", "X_CCD", np.nan),
-    ("Y_PSF", "Y_CCD", np.nan),
-    ("IPP_IDET", "DET_ID", 0),
-    ("PSF_QF", "PSF_QF", np.nan),
-    ("PSF_QF_PERFECT", "PSF_QF_PEFECT", np.nan),
-    ("PSF_CHISQ", "PSF_CHISQ", np.nan),
-    ("EXT_NSIGMA", "EXT_NSIGMA", np.nan),
-    ("PSF_NDOF", "PSF_NDOF", 0),
-    ("PSF_NPIX", "PSF_NPIX", 0),
-    ("FLAGS", "PHOT_FLAGS", 0),
-    ("FLAGS2", "PHOT_FLAGS2", 0),
-)
 
 
 def _lensing(parts: list[_Chip]) -> tuple[np.ndarray, np.ndarray]:
