@@ -15,6 +15,8 @@ to what adding the same rows one file at a time to sorted partitions gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from dvo._builder_kernels import copy_positions, object_rows, scatter_rows
@@ -201,7 +203,7 @@ class PartitionBuilder:
         """The :class:`dvo.wal.LoggedRows` whose rows :meth:`finish` reads back."""
         return [a for a in self._new if not isinstance(a, np.ndarray)]
 
-    def finish(self, read=None) -> Partition:
+    def finish(self, read: Callable[..., np.ndarray] | None = None) -> Partition:
         """The sorted Partition: rows ordered by (AVE_REF, arrival), offsets and counts set,
         magnitudes of the touched objects computed. ``read(logged)`` gives the rows of one
         of :attr:`logged` (default: its own ``read()``). The builder hands its buffers

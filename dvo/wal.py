@@ -74,7 +74,7 @@ class LoggedRows:
         """Bytes read back from the log to get the rows."""
         return self.size
 
-    def read(self, frame=None) -> np.ndarray:
+    def read(self, frame: bytes | memoryview | None = None) -> np.ndarray:
         """The rows (read-only), from ``frame`` (their bytes, read already) or read now;
         DatabaseError if the entry is missing or damaged."""
         try:
