@@ -113,3 +113,41 @@ class Helpers:
 def helpers() -> Helpers:
     """Invariant checks and snapshots."""
     return Helpers()
+
+
+@pytest.fixture
+def no_o_direct(monkeypatch) -> None:
+    """Opening with O_DIRECT fails as it does on tmpfs (dvo.codecs.direct then falls back)."""
+    import errno
+    import os
+
+    from dvo.codecs import direct
+
+    real_open = os.open
+
+    def refuse(path, flags, *args):
+        if flags & direct.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(direct, "O_DIRECT", getattr(os, "O_DIRECT", 0o40000))
+    monkeypatch.setattr(os, "open", refuse)
+
+
+@pytest.fixture
+def o_direct(tmp_path) -> None:
+    """Skip unless ``tmp_path``'s filesystem accepts O_DIRECT (so the direct path is tested)."""
+    import os
+
+    from dvo.codecs import direct
+
+    if not direct.O_DIRECT:
+        pytest.skip("no O_DIRECT on this system")
+    probe = tmp_path / ".o_direct_probe"
+    probe.write_bytes(b"")
+    try:
+        os.close(os.open(probe, os.O_RDONLY | direct.O_DIRECT))
+    except OSError:
+        pytest.skip("this filesystem refuses O_DIRECT")
+    finally:
+        probe.unlink()

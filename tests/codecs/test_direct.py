@@ -38,31 +38,6 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(direct, "_buffers", type(direct._buffers)())  # a fresh write buffer
 
 
-def _direct_allowed(folder) -> bool:
-    if not direct.O_DIRECT:
-        return False
-    probe = folder / "probe"
-    probe.write_bytes(b"")
-    try:
-        os.close(os.open(probe, os.O_RDONLY | direct.O_DIRECT))
-    except OSError:
-        return False
-    return True
-
-
-def _refuse_o_direct(monkeypatch):
-    """Make opening with O_DIRECT fail as it does on tmpfs."""
-    real_open = os.open
-
-    def refuse(path, flags, *args):
-        if flags & direct.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(path, flags, *args)
-
-    monkeypatch.setattr(direct, "O_DIRECT", getattr(os, "O_DIRECT", 0o40000))
-    monkeypatch.setattr(os, "open", refuse)
-
-
 def _write_and_check(folder, seed0: int = 0) -> None:
     for i, size in enumerate(SIZES):
         data = _bytes(size, seed0 + i)
@@ -82,8 +57,7 @@ def test_write_file_with_the_real_chunk(tmp_path):
     assert (tmp_path / "big").read_bytes() == data
 
 
-def test_write_file_without_o_direct(tmp_path, small_chunks, monkeypatch):
-    _refuse_o_direct(monkeypatch)
+def test_write_file_without_o_direct(tmp_path, small_chunks, no_o_direct):
     _write_and_check(tmp_path, 20)
 
 
@@ -114,9 +88,7 @@ def test_a_write_that_fails_is_reported(tmp_path, monkeypatch):
         direct.write_file(tmp_path / "no" / "f", [b"x"])
 
 
-def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch):
-    if not _direct_allowed(tmp_path):
-        pytest.skip("this filesystem refuses O_DIRECT")
+def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch, o_direct):
     real_pwrite, flags = os.pwrite, []
 
     def record(fd, data, offset):
@@ -161,8 +133,7 @@ def test_read_range_gives_the_bytes(tmp_path):
         direct.read_range(tmp_path / "gone", 0, 10)
 
 
-def test_read_range_without_o_direct(tmp_path, monkeypatch):
-    _refuse_o_direct(monkeypatch)
+def test_read_range_without_o_direct(tmp_path, no_o_direct):
     _read_and_check(tmp_path)
 
 

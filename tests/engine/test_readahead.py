@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 
 import numpy as np
@@ -96,17 +95,8 @@ def test_a_fifo_is_not_read_ahead(tmp_path):
     assert result == [data]
 
 
-def test_without_o_direct(tmp_path, monkeypatch):
+def test_without_o_direct(tmp_path, no_o_direct):
     """A filesystem that refuses O_DIRECT (tmpfs) is read the ordinary way."""
-    real_open = os.open
-
-    def refuse(path, flags, *args):
-        if flags & direct.O_DIRECT:
-            raise OSError(errno.EINVAL, "Invalid argument")
-        return real_open(path, flags, *args)
-
-    monkeypatch.setattr(direct, "O_DIRECT", getattr(os, "O_DIRECT", 0o40000))
-    monkeypatch.setattr(os, "open", refuse)
     paths = [tmp_path / f"f{size}.bin" for size in SIZES]
     truth = [_write(p, size, i) for i, (p, size) in enumerate(zip(paths, SIZES, strict=True))]
     with ReadAhead() as files:
@@ -135,15 +125,9 @@ def test_short_direct_reads_are_completed(tmp_path, monkeypatch, chunk):
     assert len(calls) > 1
 
 
-def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch):
-    if not direct.O_DIRECT:
-        pytest.skip("no O_DIRECT on this system")
+def test_the_direct_path_is_taken_where_allowed(tmp_path, monkeypatch, o_direct):
     path = tmp_path / "f.bin"
     data = _write(path, 3 * ALIGN + 7, 6)
-    try:
-        os.close(os.open(path, os.O_RDONLY | direct.O_DIRECT))
-    except OSError:
-        pytest.skip("this filesystem refuses O_DIRECT")
     taken = []
     real = direct.read_into
     monkeypatch.setattr(
