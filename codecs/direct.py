@@ -25,6 +25,7 @@ import threading
 __all__ = [
     "ALIGN",
     "aligned_buffer",
+    "grown",
     "open_file",
     "read_into",
     "read_range",
@@ -45,6 +46,14 @@ def aligned_buffer(size: int) -> mmap.mmap:
     return mmap.mmap(-1, max(-(-size // ALIGN) * ALIGN, ALIGN))
 
 
+def grown(buf: mmap.mmap | None, size: int) -> mmap.mmap:
+    """``buf`` if it holds ``size`` bytes, else a new aligned buffer with a quarter to spare
+    (a reused buffer is replaced seldom as the files it takes grow)."""
+    if buf is not None and len(buf) >= size:
+        return buf
+    return aligned_buffer(size + size // 4)
+
+
 def open_file(path: str | os.PathLike, flags: int, mode: int = 0o666) -> tuple[int, bool]:
     """``os.open(path, flags | O_DIRECT)``, or without ``O_DIRECT`` where it is refused:
     (file descriptor, whether it is direct)."""
@@ -60,11 +69,20 @@ def read_into(fd: int, view: memoryview, size: int, direct: bool, offset: int = 
     """Read ``size`` bytes of the file from ``offset`` (aligned when ``direct``) into
     ``view`` (a whole number of blocks long when ``direct``), or until the file ends: the
     bytes read. With ``direct``, whole aligned blocks while ``O_DIRECT`` accepts them."""
-    got = 0
-    while got < size:
+    return _transfer(lambda v, at: os.preadv(fd, [v], at), fd, view, size, offset, direct)[0]
+
+
+def _transfer(call, fd: int, view: memoryview, size: int, offset: int, direct: bool):
+    """``call(view[done:end], offset + done)`` (a read or a write of ``fd`` returning the
+    bytes moved) until ``size`` bytes are moved or one call moves none: (bytes moved,
+    whether still direct). With ``direct``, whole blocks (``end`` rounded up) until
+    ``O_DIRECT`` refuses one (after a short one the offset is unaligned: EINVAL); from there
+    ordinary calls of exactly the rest."""
+    done = 0
+    while done < size:
         end = -(-size // ALIGN) * ALIGN if direct else size
         try:
-            n = os.preadv(fd, [view[got:end]], offset + got)
+            n = call(view[done:end], offset + done)
         except OSError:
             if not direct:
                 raise
@@ -72,8 +90,8 @@ def read_into(fd: int, view: memoryview, size: int, direct: bool, offset: int = 
             continue
         if not n:
             break
-        got += n
-    return min(got, size)
+        done += n
+    return min(done, size), direct
 
 
 def span(offset: int, size: int) -> tuple[int, int]:
@@ -135,19 +153,9 @@ def _write_out(fd: int, view: memoryview, size: int, offset: int, direct: bool) 
     """Write ``view[:size]`` at ``offset``; with ``direct``, in whole blocks while
     ``O_DIRECT`` accepts them (the last one padded with what the buffer holds after
     ``size``: the caller cuts the file to size). Returns whether still direct."""
-    done = 0
-    while done < size:
-        end = -(-size // ALIGN) * ALIGN if direct else size
-        try:
-            n = os.pwrite(fd, view[done:end], offset + done)
-        except OSError:
-            if not direct:
-                raise
-            direct = _ordinary(fd)
-            continue
-        if not n:
-            raise OSError(errno.EIO, "the write made no progress")
-        done += n
+    done, direct = _transfer(lambda v, at: os.pwrite(fd, v, at), fd, view, size, offset, direct)
+    if done < size:
+        raise OSError(errno.EIO, "the write made no progress")
     return direct
 
 
@@ -159,8 +167,6 @@ def _ordinary(fd: int) -> bool:
 
 def _buffer(kind: str, size: int) -> mmap.mmap:
     """This thread's reused buffer of ``kind``, grown to at least ``size`` bytes."""
-    buf = getattr(_buffers, kind, None)
-    if buf is None or len(buf) < size:
-        buf = aligned_buffer(size)
-        setattr(_buffers, kind, buf)
+    buf = grown(getattr(_buffers, kind, None), size)
+    setattr(_buffers, kind, buf)
     return buf

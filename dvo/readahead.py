@@ -105,10 +105,8 @@ class ReadAhead:
             os.close(fd)
 
     def _buffer(self, slot: int, size: int) -> mmap.mmap:
-        buf = self._buffers[slot]
-        if buf is None or len(buf) < size:
-            buf = self._buffers[slot] = direct.aligned_buffer(size + size // 8)
-        return buf
+        self._buffers[slot] = direct.grown(self._buffers[slot], size)
+        return self._buffers[slot]
 
 
 def _result(future: Future) -> int | None:

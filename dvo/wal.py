@@ -132,10 +132,7 @@ class LogReadAhead:
     def _read_group(self, rows: list[LoggedRows], slot: int) -> dict:
         """Each of ``rows``' frames, read into buffer ``slot`` one after another."""
         lengths = [direct.span(r.offset, r.size)[1] for r in rows]
-        need = sum(lengths)
-        buf = self._buffers[slot]
-        if buf is None or len(buf) < need:
-            buf = self._buffers[slot] = direct.aligned_buffer(need + need // 4)
+        buf = self._buffers[slot] = direct.grown(self._buffers[slot], sum(lengths))
         view, at, frames = memoryview(buf), 0, {}
         for r, length in zip(rows, lengths, strict=True):
             frames[r] = direct.read_span(r.path, r.offset, r.size, view[at : at + length])
