@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from dvo._assoc_kernels import mod360
+
 #: Detection columns the kernel reads, as rows of its ``src`` (float64), with the value of
 #: a missing column.
 SOURCES = (
@@ -89,10 +91,7 @@ def fill_measures(
     for c in range(counts.shape[0]):
         for _ in range(counts[c]):
             r = m[i]
-            x = ra[i]
-            if not (x > 0.0 and x < 360.0):
-                x = x % 360.0
-            r.RA, r.DEC = x, dec[i]
+            r.RA, r.DEC = mod360(ra[i]), dec[i]
             r.MAG = _stored(inst[i], offset, zero_point)
             r.M_APER = _stored(src[0, i], offset, zero_point)
             ap_flux, ap_err = src[1, i], src[2, i]
