@@ -46,8 +46,8 @@ def _encode_field(
     columns, which addstar never fills, are half its bytes. ``constant`` says whether the
     tile's column is constant when the caller knows (else it is checked here)."""
     values = field.values
-    if values.ndim != 1 or stop - start < 2 or not isinstance(codec, (_Shuffled, Rice1)):
-        return codec.encode_field(field, start, stop)  # (these codecs have numba loaded)
+    if stop - start < 2 or not _reuses_constant(codec, field):
+        return codec.encode_field(field, start, stop)
     if constant is None:
         from . import _kernels
 
@@ -64,6 +64,12 @@ def _encode_field(
     return block
 
 
+def _reuses_constant(codec, field: Field) -> bool:
+    """Whether :func:`_encode_field` reuses the block of a tile holding one value: 1-D
+    fields, for the codecs that have numba loaded (their constant check is a kernel)."""
+    return field.values.ndim == 1 and isinstance(codec, (_Shuffled, Rice1))
+
+
 class _ConstantColumns:
     """Which Field columns of a tile are constant, for all of them in one pass over the
     tile's records (:func:`_kernels.constant_fields`) rather than one strided pass per
@@ -73,10 +79,7 @@ class _ConstantColumns:
         self.columns = [
             i
             for i, (f, c) in enumerate(zip(fields, codecs, strict=True))
-            if f is not None
-            and f.values.ndim == 1
-            and f.offset >= 0
-            and isinstance(c, (_Shuffled, Rice1))
+            if f is not None and f.offset >= 0 and _reuses_constant(c, f)
         ]
         self.words = None
         if rows is None or not self.columns or rows.ndim != 1 or not rows.flags.c_contiguous:
