@@ -102,13 +102,17 @@ def rice_encode(a, bytepix, flip=0):
             o, acc, nacc = _put(out, o, acc, nacc, 0, fsbits)
         else:
             o, acc, nacc = _put(out, o, acc, nacc, fs + 1, fsbits)
+            low = (1 << fs) - 1
             for j in range(nb):
                 top = diff[j] >> fs
                 while top > 31:
                     o, acc, nacc = _put(out, o, acc, nacc, 0, 31)
                     top -= 31
-                o, acc, nacc = _put(out, o, acc, nacc, 1, top + 1)
-                if fs > 0:
+                if top + 1 + fs <= 32:  # the unary high bits and the fs low bits at once
+                    code = (1 << fs) | (diff[j] & low)
+                    o, acc, nacc = _put(out, o, acc, nacc, code, top + 1 + fs)
+                else:
+                    o, acc, nacc = _put(out, o, acc, nacc, 1, top + 1)
                     o, acc, nacc = _put(out, o, acc, nacc, diff[j], fs)
     if nacc > 0:
         o, acc, nacc = _put(out, o, acc, nacc, 0, 8 - nacc)
