@@ -280,7 +280,8 @@ class _Loader:
         self.stats = stats
 
     def close(self) -> None:
-        """End the worker sessions of the run, if any."""
+        """Stop the log's writing thread; end the worker sessions of the run, if any."""
+        self.wal.close()
         if self.hosts is not None:
             self.hosts.close()
 
@@ -436,8 +437,8 @@ def _load_file(
         loader.apply(delta)
         loader.checkpoint()
     else:
-        entry = loader.wal.append(delta)
-        loader.apply(delta, entry.seq, entry.measure)
+        with loader.wal.appending(delta) as entry:  # written while it is applied
+            loader.apply(delta, entry.seq, entry.measure)
     report.loaded += 1
     report.detections += batch.ndetections
     report.rejected += batch.rejected

@@ -4,7 +4,7 @@ Association needs only each touched partition's object positions and counters, s
 keeps a *mirror* of them (:class:`Mirror`: RA, DEC and OBJ_ID of every object, ``nobjects``,
 ``next_objid``), fetched from the partition's host the first time a run touches it. Each
 loaded file's changes to a pushed partition (its :class:`dvo.wal.Delta` rows, every
-association decided, already in the write-ahead log) go to its host and, when it has the
+association decided, written to the write-ahead log meanwhile) go to its host and, when it has the
 data, its backup host; there a worker session of the run applies them with the same
 :class:`dvo.builder.PartitionBuilder` as a local run and sends back only the new positions of
 the objects the file touched, which keep the mirror exact for the next file (the replicas'

@@ -4,7 +4,9 @@ addstar keeps the partitions it changes in memory and writes them at checkpoints
 :mod:`dvo.ingest`). Between checkpoints each loaded file appends one entry here: a
 :class:`Delta` holding its Image rows and, per partition, its new objects and its Measure and
 Lensing rows, with every association already decided. An entry is written to a temporary
-name, fsynced and renamed, so it is either whole or absent. A checkpoint commits the
+name, fsynced and renamed, so it is either whole or absent; the log's own thread does that
+while addstar applies the file in memory (:meth:`WriteAheadLog.appending`), and the file
+counts as loaded once both are done. A checkpoint commits the
 partitions together with the number of the last entry they include (``applied.json``, in the
 same transaction), then deletes the entries it made redundant. After a crash, the next writer
 (or a reader, when no writer runs) replays the entries after ``applied`` and checkpoints,
@@ -28,7 +30,9 @@ import io
 import json
 import mmap
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,6 +166,7 @@ class WriteAheadLog:
         self.catdir = Path(catdir)
         self.folder = state_dir(self.catdir) / FOLDER
         self._last: int | None = None  # number of the last entry, once looked up (the writer)
+        self._writer: ThreadPoolExecutor | None = None
 
     def applied(self) -> int:
         """Number of the last entry that the partitions on disk include (0: none)."""
@@ -190,19 +195,42 @@ class WriteAheadLog:
 
     def append(self, delta: Delta) -> LogEntry:
         """Write ``delta`` durably as the next entry; returns its number and locations."""
+        with self.appending(delta) as entry:
+            return entry
+
+    @contextmanager
+    def appending(self, delta: Delta) -> Iterator[LogEntry]:
+        """Write ``delta`` as the next entry on a background thread while the block runs
+        (which must not change its arrays): it is durable once the block is left, and a
+        write that failed raises there. Yields the entry's number and locations."""
         if self._last is None:  # the folder is listed once per run, not once per file
             self.folder.mkdir(parents=True, exist_ok=True)
             entries = self._entries()
             self._last = max(self.applied(), entries[-1][0] if entries else 0)
         seq = self._last + 1
-        final = self.folder / f"{seq:010d}{SUFFIX}"
-        tmp = self.folder / f".{seq:010d}.tmp"
+        final, tmp = self.folder / f"{seq:010d}{SUFFIX}", self.folder / f".{seq:010d}.tmp"
         parts, where = _entry(delta)
+        if self._writer is None:  # one thread, so its write buffer is reused
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="dvo-wal-append")
+        written = self._writer.submit(self._write, tmp, final, parts)
+        try:
+            yield LogEntry(seq, _measure_rows(final, delta, where))
+        finally:
+            wait([written])  # the block's own error, if any, comes first
+        written.result()
+        self._last = seq
+
+    def _write(self, tmp: Path, final: Path, parts: list) -> None:
+        """Write an entry under a temporary name, then give it its name: whole or absent."""
         direct.write_file(tmp, parts, sync=True)
         os.replace(tmp, final)
         fsync_dir(self.folder)
-        self._last = seq
-        return LogEntry(seq, _measure_rows(final, delta, where))
+
+    def close(self) -> None:
+        """Stop the thread that writes entries (after the write under way, if any)."""
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
 
     def read(self, path: Path) -> Delta:
         """The Delta of one entry."""

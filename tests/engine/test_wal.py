@@ -269,15 +269,16 @@ def test_full_disk_stops_cleanly(prefix_states, tiny_survey, tmp_path, monkeypat
     empty, states = prefix_states
     db_path = tmp_path / "db"
     shutil.copytree(empty, db_path)
-    real, calls = Log.append, []
+    real, calls = Log._write, []
 
-    def append(self, delta):
+    def write(self, tmp, final, parts):  # on the log's writing thread
         calls.append(1)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder))
-        return real(self, delta)
+        if len(calls) == 3:  # the third entry: only its start reaches the disk
+            tmp.write_bytes(parts[0][: len(parts[0]) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        return real(self, tmp, final, parts)
 
-    monkeypatch.setattr(Log, "append", append)
+    monkeypatch.setattr(Log, "_write", write)
     with pytest.raises(SystemExit) as info:
         main(["addstar", "-D", str(db_path), "-q", *map(str, tiny_survey[0])])
     assert info.value.code == 1
