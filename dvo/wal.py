@@ -17,8 +17,8 @@ CRC-32) followed by each array's bytes as they are in memory, from a multiple of
 Each array can so be read back on its own: between checkpoints the partition builders hold
 the :class:`LoggedRows` of their new Measure rows instead of the rows, and read them again
 when the partition is written. The log is written once and read once, so both go around the
-page cache (:mod:`dvo.codecs.direct`). The arrays are not compressed: writing them directly
-costs a fifth of the CPU time zstd's fastest levels take to make them 3.6x smaller, and the
+page cache (:mod:`dvo.codecs.direct`). The arrays are not compressed: writing them whole
+takes a sixth of the CPU time zstd at level -3 takes to make them 3.6x smaller, and the
 checkpoint uses the rows where they were read, with no copy. Entries of the three earlier
 formats (one zstd frame per array; one frame for the whole entry; an np.savez archive) are
 still replayed.
