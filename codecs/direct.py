@@ -38,7 +38,7 @@ ALIGN = 4096  # O_DIRECT: buffer address, file offset and length are multiples o
 CHUNK = 8 << 20  # write_file copies and writes this much at a time
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 
-_buffers = threading.local()  # per thread: "read" and "write", each an aligned_buffer
+_buffers = threading.local()  # per thread: "write", the aligned_buffer write_file reuses
 
 
 def aligned_buffer(size: int) -> mmap.mmap:
@@ -115,16 +115,15 @@ def read_span(path: str | os.PathLike, offset: int, size: int, view: memoryview)
 
 
 def read_range(path: str | os.PathLike, offset: int, size: int) -> memoryview:
-    """:func:`read_span` into a buffer this thread reuses: valid until its next
-    ``read_range``."""
-    return read_span(path, offset, size, memoryview(_buffer("read", span(offset, size)[1])))
+    """:func:`read_span` into a new aligned buffer, the caller's to keep."""
+    return read_span(path, offset, size, memoryview(aligned_buffer(span(offset, size)[1])))
 
 
 def write_file(path: str | os.PathLike, parts, *, sync: bool = False) -> None:
     """Write the byte strings ``parts`` (bytes, or contiguous arrays taken as their bytes)
     one after another as the file ``path``, created or truncated; with ``sync``, fsynced
     before returning. OSError as ``open`` and ``write`` raise it."""
-    buf = _buffer("write", CHUNK)
+    buf = _buffers.write = grown(getattr(_buffers, "write", None), CHUNK)
     view = memoryview(buf)[:CHUNK]
     fd, direct = open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
@@ -163,10 +162,3 @@ def _ordinary(fd: int) -> bool:
     """Switch ``O_DIRECT`` off on ``fd``; False (reads and writes are no longer direct)."""
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~O_DIRECT)
     return False
-
-
-def _buffer(kind: str, size: int) -> mmap.mmap:
-    """This thread's reused buffer of ``kind``, grown to at least ``size`` bytes."""
-    buf = grown(getattr(_buffers, kind, None), size)
-    setattr(_buffers, kind, buf)
-    return buf

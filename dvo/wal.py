@@ -89,8 +89,8 @@ class LoggedRows:
         """The rows, from ``frame`` (their bytes, read already: the rows may be a view of it)
         or read now; DatabaseError if the entry is missing or damaged."""
         try:
-            if frame is None:  # into memory of its own: the thread's read buffer is reused
-                frame = bytes(direct.read_range(self.path, self.offset, self.size))
+            if frame is None:
+                frame = direct.read_range(self.path, self.offset, self.size)
             return _decode(frame, self.dtype, self.count, self.crc)
         except (OSError, ValueError, zstandard.ZstdError) as exc:
             raise DatabaseError(f"{self.path}: unreadable write-ahead log entry ({exc})") from None
