@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from isal import isal_zlib
+from zlib_ng import zlib_ng
 
 from dvo.errors import CodecError
 
@@ -373,7 +373,7 @@ def _decode_one_vla(
         return vla_values(elem, data, nelem)
     try:
         values = codec.decode(data, dtype=elem.storage_dtype, count=count)
-    except (DecodeError, isal_zlib.error) as exc:
+    except (DecodeError, zlib_ng.error) as exc:
         raise CodecError(f"variable-length array: {exc}", **ctx) from exc
     be = values.astype(elem.storage_dtype.newbyteorder(">")).tobytes()
     return vla_values(elem, be, nelem)

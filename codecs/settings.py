@@ -13,7 +13,7 @@ compression level is not stored (Zstandard frames decode without it).
 from __future__ import annotations
 
 DEFAULT_TILE_ROWS = 10000  # rows per tile, as DVO writes
-GZIP_LEVEL = 1  # ISA-L level 1 (0-3): fastest with zlib level 1's ratio; not cfitsio's bytes
+GZIP_LEVEL = 1  # Z_BEST_SPEED, as cfitsio (whose zlib writes other bytes than our zlib-ng)
 ZSTD_LEVEL = 1  # zstd's fast end: ~30% faster writes than 3 for ~7% more bytes (addstar)
 
 # DVO defaults by storage code: floats GZIP_2, strings GZIP_1, integers RICE_1.

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import zstandard
-from isal.isal_zlib import crc32
 from numpy.lib.format import descr_to_dtype, dtype_to_descr
+from zlib_ng.zlib_ng import crc32
 
 from dvo.codecs import direct
 from dvo.errors import DatabaseError
