@@ -12,6 +12,8 @@ tiles, descriptors of the same layout, and blocks that inflate (with Python's zl
 
 from __future__ import annotations
 
+import itertools
+import struct
 import zlib
 
 import numpy as np
@@ -44,6 +46,10 @@ FIELDS = [
     ("v2i", "i4", (2,)),
     ("v2u", "u2", (2,)),
     ("v2d", "f8", (2,)),
+    # byte planes that look random (stored, not deflated, by GZIP_2): last, first, in a vector
+    ("noise_f8", "f8"),
+    ("noise_u2", "u2"),
+    ("noise_v2f", "f4", (2,)),
 ]
 
 
@@ -80,8 +86,17 @@ def make_struct(rng, n: int, fields=FIELDS, byteorder: str = "=", align: bool = 
     )
     out = np.zeros(n, dtype=dtype)
     for name in dtype.names:
-        out[name] = _values(rng, dtype[name], n)
+        make = _noise if name.startswith("noise") else _values
+        out[name] = make(rng, dtype[name], n)
     return out
+
+
+def _noise(rng, dt: np.dtype, n: int) -> np.ndarray:
+    """Floats with random low mantissa bytes; for integers, a random high byte only."""
+    base, shape = dt.subdtype or (dt, ())
+    if base.kind == "f":
+        return rng.uniform(1, 2, (n, *shape)).astype(base.newbyteorder("="))
+    return (rng.integers(0, 256, (n, *shape)) << 8).astype(base.newbyteorder("="))
 
 
 # ---- the reference writer: numpy only, one column of one tile at a time ----
@@ -111,7 +126,9 @@ def _reference_block(algo: str, flat: np.ndarray) -> bytes:
     be = flat.astype(flat.dtype.newbyteorder(">")).tobytes()
     if algo in ("GZIP_2", "ZSTD_2"):
         be = np.frombuffer(be, np.uint8).reshape(-1, width).T.tobytes()
-    if algo in ("GZIP_1", "GZIP_2"):
+    if algo == "GZIP_2":
+        return _reference_gzip2(be, width)
+    if algo == "GZIP_1":
         return zlib_ng.compress(be, settings.GZIP_LEVEL, 31)
     if algo in ("ZSTD_1", "ZSTD_2"):
         cctx = zstandard.ZstdCompressor(level=settings.ZSTD_LEVEL, write_checksum=True)
@@ -120,6 +137,38 @@ def _reference_block(algo: str, flat: np.ndarray) -> bytes:
         return be
     assert algo == "RICE_1"
     return rice_encode(np.ascontiguousarray(flat).view(f"u{width}"), width).tobytes()
+
+
+def _looks_random(plane: np.ndarray) -> bool:
+    """At least 512 bytes, and a sample of ~1024 of them has a pair-collision rate < 1/223."""
+    if len(plane) < 512:
+        return False
+    sample = plane[:: max(1, len(plane) // 1024)]
+    counts = np.bincount(sample, minlength=256).astype(np.int64)
+    return int((counts * (counts - 1)).sum()) * 223 < len(sample) * (len(sample) - 1)
+
+
+def _reference_gzip2(shuffled: bytes, width: int) -> bytes:
+    """One gzip member: random-looking planes as stored blocks (<= 65535 bytes each), each
+    run of the other planes deflated by zlib-ng and sync-flushed (finished if last)."""
+    planes = np.frombuffer(shuffled, np.uint8).reshape(width, -1)
+    flags = [_looks_random(p) for p in planes]
+    if not any(flags):
+        return zlib_ng.compress(shuffled, settings.GZIP_LEVEL, 31)
+    out = bytearray(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\x03")  # XFL 4: fastest
+    runs = [list(g) for _, g in itertools.groupby(range(width), key=flags.__getitem__)]
+    for run in runs:
+        data, final = planes[run].tobytes(), run[-1] == width - 1
+        if flags[run[0]]:
+            chunks = [data[i : i + 65535] for i in range(0, len(data), 65535)]
+            for j, chunk in enumerate(chunks):
+                out += bytes([final and j == len(chunks) - 1])
+                out += struct.pack("<HH", len(chunk), len(chunk) ^ 0xFFFF) + chunk
+        else:
+            deflate = zlib_ng.compressobj(settings.GZIP_LEVEL, zlib_ng.DEFLATED, -15)
+            out += deflate.compress(data)
+            out += deflate.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
+    return bytes(out + struct.pack("<II", zlib.crc32(shuffled), len(shuffled)))
 
 
 def reference_file(data, compression, tile_rows: int) -> bytes:
@@ -205,6 +254,20 @@ def test_file_bytes_equal_the_reference(tmp_path, rng, compression, layout):
 @pytest.mark.parametrize(("n", "tile_rows"), [(0, 10), (1, 10), (7, 3), (64, 8), (100, 100)])
 def test_small_and_exact_tiles(tmp_path, rng, compression, n, tile_rows):
     _check(tmp_path, make_struct(rng, n), compression, tile_rows)
+
+
+@pytest.mark.parametrize("compression", ["GZIP_2", "default"])
+def test_random_planes_judged_on_a_sample(tmp_path, rng, compression):
+    """DVO's tiles of 10000 rows: a plane is judged on every 9th byte (every 4th in a last
+    tile of 5000 rows). ``sampled`` has random low bytes on exactly those rows of its
+    first tiles, and zeros elsewhere, so another sample would deflate that plane."""
+    fields = [("noise_f8", "f8"), ("noise_u2", "u2"), ("f4", "f4"), ("sampled", "u4")]
+    data = make_struct(rng, 25000, fields)
+    rows = np.arange(25000) % 10000
+    picked = rows % 9 == 0
+    data["sampled"] = np.where(picked, rng.integers(0, 256, 25000), 0)
+    path = _check(tmp_path, data, compression, 10000)
+    assert np.array_equal(read_table(path)["sampled"], data["sampled"])
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
