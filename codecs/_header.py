@@ -145,8 +145,30 @@ def format_value(value: Value) -> str:
     raise HeaderError(f"unsupported header value type {type(value).__name__}")
 
 
+_FORMATTED: dict[tuple, str] = {}  # card -> its 80 characters (tables repeat their cards)
+
+
 def format_card(card: Card) -> str:
-    """Format one card as exactly 80 ASCII characters."""
+    """Format one card as exactly 80 ASCII characters.
+
+    A table's header repeats from file to file (TTYPEn, TFORMn, ZCTYPn... of the same
+    schema), so formatted cards are remembered: addstar's checkpoint formats ~110k cards.
+    Float values are not (0.0 and -0.0 are equal keys but different cards), and the type
+    is part of the key (True == 1)."""
+    value = card.value
+    if isinstance(value, float):
+        return _format_card(card)
+    key = (card.key, type(value), value, card.comment)
+    text = _FORMATTED.get(key)
+    if text is None:
+        text = _format_card(card)
+        if len(_FORMATTED) >= 1 << 16:  # a bound for long-lived processes
+            _FORMATTED.clear()
+        _FORMATTED[key] = text
+    return text
+
+
+def _format_card(card: Card) -> str:
     key = card.key.upper()
     if not _KEY_RE.match(key):
         raise HeaderError(f"invalid header keyword {card.key!r}")

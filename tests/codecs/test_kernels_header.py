@@ -155,6 +155,16 @@ def test_card_round_trip(key, value, comment):
         assert parsed.value == want
 
 
+def test_cards_equal_as_values_format_apart():
+    """Formatted cards are remembered; values that compare equal must still format as their
+    own type (True == 1 == 1.0, 0.0 == -0.0), in either order."""
+    values = [True, 1, 1.0, 0, False, 0.0, -0.0, "1"]
+    want = [format_card(Card("V", v, "c")) for v in values]
+    assert len(set(want)) == len(values)
+    assert [format_card(Card("V", v, "c")) for v in reversed(values)] == want[::-1]
+    assert format_card(Card("V", 1, "other")) != want[1]
+
+
 def test_quote_before_slash_in_string_value(tmp_path):
     """astropy cuts ``'a''/b'`` after ``a'`` (its string pattern ends at a quote followed by
     '/'); the card is standard and cfitsio reads the whole value, as we do."""
