@@ -2,8 +2,9 @@
 
 Algorithms: GZIP_1, GZIP_2, RICE_1, NOCOMPRESS and our ZSTD_1/ZSTD_2 extension (keyword
 values in :mod:`dvo.codecs.settings`; cfitsio cannot read ZSTD_n or NOCOMPRESS columns).
-Files written with GZIP_1/GZIP_2/RICE_1 are byte-for-byte what cfitsio writes for the same
-data, tile length and algorithms (apart from the header comments).
+Files written with GZIP_1/GZIP_2/RICE_1 have cfitsio's layout for the same data, tile length
+and algorithms (tiles, descriptors, heap order); RICE_1 blocks are cfitsio's bytes, GZIP
+blocks are standard gzip streams deflated by zlib-ng (see :mod:`._codecs`), not zlib's bytes.
 
 Every problem with a file or an argument raises :class:`dvo.errors.CodecError` naming the
 file, HDU, column and tile where known. What is detected when:
