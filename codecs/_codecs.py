@@ -19,6 +19,8 @@ one gzip member, which any inflater reads.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import struct
 import sys
 import threading
@@ -111,6 +113,12 @@ _STORED_HEADER = struct.Struct("<BHH")  # BFINAL/BTYPE byte (byte-aligned), LEN,
 _GZIP_TRAILER = struct.Struct("<II")  # CRC-32, size mod 2^32
 
 
+@functools.cache
+def _gzip_header(level: int) -> bytes:
+    """The gzip member header zlib-ng writes at ``level`` (its XFL byte depends on it)."""
+    return _gzip(b"", level)[:10]
+
+
 def _gzip_planes(planes: np.ndarray, width: int, level: int) -> bytes:
     """One gzip stream of ``width`` equal byte planes: runs of planes that look random
     (``random_planes``) in stored blocks, runs of the others deflated by zlib-ng, each run
@@ -120,23 +128,19 @@ def _gzip_planes(planes: np.ndarray, width: int, level: int) -> bytes:
         return _gzip(planes, level)
     n = planes.size // width
     view = memoryview(planes)
-    parts = [_gzip(b"", level)[:10]]  # the member header zlib-ng writes at this level
-    start = 0
-    while start < width:
-        stop = start + 1
-        while stop < width and random[stop] == random[start]:
-            stop += 1
-        run, final = view[start * n : stop * n], stop == width
-        if random[start]:
-            for at in range(0, len(run), 0xFFFF):
-                chunk = run[at : at + 0xFFFF]
-                last = final and at + 0xFFFF >= len(run)
+    parts = [_gzip_header(level)]
+    for stored, group in itertools.groupby(range(width), key=random.__getitem__):
+        run = list(group)
+        data, final = view[run[0] * n : (run[-1] + 1) * n], run[-1] == width - 1
+        if stored:
+            for at in range(0, len(data), 0xFFFF):
+                chunk = data[at : at + 0xFFFF]
+                last = final and at + 0xFFFF >= len(data)
                 parts += (_STORED_HEADER.pack(last, len(chunk), len(chunk) ^ 0xFFFF), chunk)
         else:
             deflate = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)
             flush = zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH
-            parts += (deflate.compress(run), deflate.flush(flush))
-        start = stop
+            parts += (deflate.compress(data), deflate.flush(flush))
     parts.append(_GZIP_TRAILER.pack(zlib_ng.crc32(planes), planes.size & 0xFFFFFFFF))
     return b"".join(parts)
 
