@@ -4,8 +4,8 @@ Association needs only each touched partition's object positions and counters, s
 keeps a *mirror* of them (:class:`Mirror`: RA, DEC and OBJ_ID of every object, ``nobjects``,
 ``next_objid``), fetched from the partition's host the first time a run touches it. Each
 loaded file's changes to a pushed partition (its :class:`dvo.wal.Delta` rows, every
-association decided, written to the write-ahead log meanwhile) go to its host and, when it has the
-data, its backup host; there a worker session of the run applies them with the same
+association decided, logged to the write-ahead log as they are applied) go to its host and,
+when it has the data, its backup host; there a worker session of the run applies them with the same
 :class:`dvo.builder.PartitionBuilder` as a local run and sends back only the new positions of
 the objects the file touched, which keep the mirror exact for the next file (the replicas'
 answers must agree). At a checkpoint every holder finishes its builders and stages the new

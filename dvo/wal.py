@@ -296,11 +296,11 @@ def _entry(delta: Delta) -> tuple[list, dict[str, tuple[int, int, int]]]:
 
 def _measure_rows(path: Path, delta: Delta, where: dict) -> list[LoggedRows]:
     """The LoggedRows of each part's Measure rows, from the arrays' (offset, size, CRC-32)."""
-    return [
-        LoggedRows(path, offset, size, measure.dtype, len(measure), crc)
-        for k, (_, _, measure, _) in enumerate(delta.parts)
-        for offset, size, crc in [where[f"measure{k}"]]
-    ]
+    rows = []
+    for k, (_, _, measure, _) in enumerate(delta.parts):
+        offset, size, crc = where[f"measure{k}"]
+        rows.append(LoggedRows(path, offset, size, measure.dtype, len(measure), crc))
+    return rows
 
 
 def _read_entry(data: bytes) -> tuple[Delta, dict[str, tuple]]:
